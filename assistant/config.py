@@ -1,0 +1,105 @@
+"""Settings: the only module that reads the environment.
+
+Settings are read once at an entry point (CLI, ``app.py``, the Slack bot) with
+``Settings()`` (environment variables ``ASSISTANT_*``, plus the conventional ``OPENAI_*`` and
+``SLACK_*`` names, and an optional ``.env`` file) and passed down. Nothing below the entry
+points reads ``os.environ``. The README's configuration table lists every field.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["local", "openai", "extractive"]
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rare-earth-assistant"
+
+
+class Settings(BaseSettings):
+    """All settings, typed. ``Settings(index_dir=tmp)`` overrides any field in code."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- corpus and store
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    collection: str = "articles"
+    chroma_host: str | None = None  # set to use a Chroma server instead of index/
+    chroma_port: int = 8000
+    embed_batch_size: int = 64
+    chunk_max_tokens: int = 200  # word pieces; all-MiniLM-L6-v2 reads at most 256
+    max_file_bytes: int = 20 * 1024 * 1024  # larger files are refused with a clear error
+    fetch_timeout: float = 15.0  # seconds, for URLs and feeds
+
+    # --- retrieval
+    top_k: int = 6
+    candidates: int = 30  # per retriever, before fusion
+
+    # --- answering
+    backend: Backend = "local"
+    model_path: Path | None = None  # a GGUF file; default: assembled from the packaged parts
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    llm_threads: int = Field(default_factory=lambda: os.cpu_count() or 2)
+    llm_context: int = 4096
+    llm_max_tokens: int = 320
+    llm_temperature: float = 0.0
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ASSISTANT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    openai_api_key: str = Field(
+        default="not-needed",
+        validation_alias=AliasChoices("ASSISTANT_OPENAI_API_KEY", "OPENAI_API_KEY"),
+    )
+    openai_model: str = Field(
+        default="qwen2.5-1.5b-instruct",
+        validation_alias=AliasChoices("ASSISTANT_OPENAI_MODEL", "OPENAI_MODEL"),
+    )
+    openai_timeout: float = 120.0
+
+    # --- claim checking
+    verify: bool = True  # check every answer sentence
+    judge: bool = True  # use the LLM judge for the cases the cheap path leaves open
+
+    # --- web page
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth_user: str | None = None
+    auth_password: str | None = None
+    concurrency: int = 2
+    upload_max_bytes: int = 10 * 1024 * 1024
+    feedback_db: Path | None = None  # default: index_dir / "feedback.sqlite3"
+
+    # --- Slack
+    slack_bot_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("ASSISTANT_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN")
+    )
+    slack_app_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("ASSISTANT_SLACK_APP_TOKEN", "SLACK_APP_TOKEN")
+    )
+    slack_signing_secret: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ASSISTANT_SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET"),
+    )
+    slack_mode: Literal["socket", "http"] = "socket"
+    slack_port: int = 3000
+    slack_api_url: str | None = None  # tests point the bot at a fake Slack Web API
+    slack_channels: tuple[str, ...] = ()  # allow-list; empty = every channel
+    slack_rate_limit: int = 10  # questions per user per minute
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.feedback_db or (self.index_dir / "feedback.sqlite3")
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.index_dir / "manifest.sqlite3"

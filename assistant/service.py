@@ -1,0 +1,126 @@
+"""The Assistant: the one API that the CLI, the page, the Slack bot and the evaluator use.
+
+Built once from Settings; heavy collaborators (embedding model, Chroma client, BM25 index,
+local LLM, judge) are created on first use and shared. The faces stay thin: they translate
+user input into calls here and records from here into their medium.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
+from typing import Any
+
+from assistant.config import Settings
+from assistant.models import (
+    Answer,
+    ArticleInfo,
+    CheckReport,
+    Filters,
+    IngestProgress,
+    IngestResult,
+    StreamEvent,
+    Turn,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Assistant:
+    """``Assistant(Settings()).ask("How big is the Pahang magnet plant?") -> Answer``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+
+    # ---- collaborators, built lazily and once -------------------------------------------
+    @cached_property
+    def embedder(self) -> Any:
+        from assistant.embed import Embedder
+
+        return Embedder(batch_size=self.settings.embed_batch_size)
+
+    @cached_property
+    def store(self) -> Any:
+        from assistant.store import Store
+
+        return Store(self.settings, self.embedder)
+
+    @cached_property
+    def manifest(self) -> Any:
+        from assistant.manifest import Manifest
+
+        return Manifest(self.settings.manifest_path)
+
+    @cached_property
+    def lexical(self) -> Any:
+        from assistant.lexical import Bm25Index
+
+        return Bm25Index(self.settings.index_dir / "bm25", self.store, self.manifest)
+
+    @cached_property
+    def indexer(self) -> Any:
+        from assistant.indexer import Indexer
+
+        return Indexer(self.settings, self.embedder, self.store, self.manifest, self.lexical)
+
+    @cached_property
+    def retriever(self) -> Any:
+        from assistant.retrieve import Retriever
+
+        return Retriever(self.store, self.lexical, self.embedder, self.settings)
+
+    @cached_property
+    def local_model(self) -> Any:
+        from assistant.llm import LocalModel
+
+        s = self.settings
+        return LocalModel(s.model_path, s.cache_dir, s.llm_threads, s.llm_context)
+
+    # ---- library --------------------------------------------------------------------------
+    def ingest(
+        self,
+        inputs: Sequence[str],
+        prune: bool = False,
+        progress: Callable[[IngestProgress], None] | None = None,
+    ) -> IngestResult:
+        """Load, clean, chunk, embed and store; idempotent. One bad input never stops the rest."""
+        return self.indexer.ingest(inputs, prune=prune, progress=progress)
+
+    def sources(self) -> list[ArticleInfo]:
+        """The indexed articles, newest first."""
+        return self.indexer.articles()
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and sizes: articles, chunks, index size on disk, backend, store location."""
+        return self.indexer.stats()
+
+    # ---- answering --------------------------------------------------------------------------
+    def ask_stream(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        filters: Filters = Filters(),
+        backend: str | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Status lines, answer tokens, then one ``StreamEvent("answer", answer=...)``."""
+        raise NotImplementedError("filled by the chain work")
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        filters: Filters = Filters(),
+        backend: str | None = None,
+    ) -> Answer:
+        """The verified, cited Answer."""
+        for event in self.ask_stream(question, history, filters, backend):
+            if event.kind == "answer" and event.answer is not None:
+                return event.answer
+        raise RuntimeError("the answer stream ended without an answer")
+
+    def check(self, text: str, filters: Filters = Filters()) -> CheckReport:
+        """Fact-check mode: verdicts for each check-worthy claim of a pasted text."""
+        raise NotImplementedError("filled by the claim-checking work")

