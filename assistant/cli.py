@@ -96,10 +96,110 @@ def cmd_stats(args: argparse.Namespace, assistant: Assistant) -> int:
     return 0
 
 
+def cmd_feedback_export(args: argparse.Namespace, assistant: Assistant) -> int:
+    from assistant.feedback import FeedbackStore
+
+    text = FeedbackStore(assistant.settings.feedback_path).export(args.format)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, assistant: Assistant) -> int:
+    import contextlib
+
+    from tqdm import tqdm
+
+    from assistant.evaluate import evaluate, load_items, summary_table, temporary_assistant
+
+    items = load_items(args.file)
+    settings = assistant.settings
+    if args.backend:  # the claim judge follows settings.backend, so rebuild with it
+        settings = settings.model_copy(update={"backend": args.backend})
+        assistant = Assistant(settings)
+    with contextlib.ExitStack() as stack:
+        if args.corpus:
+            print(f"ingesting {', '.join(args.corpus)} into a temporary index", file=sys.stderr)
+            assistant = stack.enter_context(temporary_assistant(settings, args.corpus))
+        bar = tqdm(total=0, unit="item", desc="eval", disable=args.quiet, file=sys.stderr)
+
+        def progress(p) -> None:  # type: ignore[no-untyped-def]
+            bar.total = p.total
+            bar.n = p.done
+            bar.set_postfix_str(p.current, refresh=False)
+            bar.refresh()
+
+        report = evaluate(
+            assistant, items, backend=args.backend, limit=args.limit, progress=progress
+        )
+        bar.close()
+    report.meta.update(eval_file=str(args.file), corpus=list(args.corpus or []))
+    print(summary_table(report))
+    if args.out:
+        args.out.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_slack(args: argparse.Namespace, assistant: Assistant) -> int:
+    from assistant import slack
+
+    update: dict[str, object] = {}
+    if args.http or args.port:
+        update["slack_mode"] = "http"
+    if args.port:
+        update["slack_port"] = args.port
+    if args.backend:
+        update["backend"] = args.backend
+    settings = assistant.settings.model_copy(update=update) if update else assistant.settings
+    if args.backend:
+        assistant = Assistant(settings)
+    slack.run(settings, assistant)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, assistant: Assistant) -> int:
+    from assistant.factcheck import format_claim_lines, sections
+
+    source = args.text
+    path = Path(source)
+    if len(source) < 4096 and "\n" not in source and path.is_file():
+        text = path.read_text(encoding="utf-8", errors="replace")
+    elif source == "-":
+        text = sys.stdin.read()
+    else:
+        text = source
+    if args.backend and args.backend != assistant.settings.backend:
+        assistant = Assistant(assistant.settings.model_copy(update={"backend": args.backend}))
+    report = assistant.check(text, _filters(args))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+        return 0
+    if not report.claims:
+        print("no check-worthy sentences found (numbers, names, dates, attributed statements)")
+        return 0
+    for title, claims in sections(report):
+        print(f"{title} ({len(claims)})")
+        if not claims:
+            print("  (none)")
+        for claim in claims:
+            for line in format_claim_lines(claim):
+                print(f"  {line}")
+        print()
+    return 0
+
+
 COMMANDS: dict[str, Handler] = {
+    "check": cmd_check,
     "ingest": cmd_ingest,
     "sources": cmd_sources,
     "stats": cmd_stats,
+    "feedback-export": cmd_feedback_export,
+    "eval": cmd_eval,
+    "slack": cmd_slack,
 }
 
 
@@ -121,6 +221,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="index statistics")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("feedback-export", help="ratings given on the page and in Slack")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+
+    p = sub.add_parser("eval", help="score the assistant on an evaluation JSONL file")
+    p.add_argument("file", type=Path, metavar="EVAL.jsonl")
+    p.add_argument(
+        "--corpus", action="extend", nargs="+", metavar="DIR",
+        help="ingest these into a fresh temporary index first (repeatable); index/ is untouched",
+    )
+    p.add_argument("--backend", choices=("local", "openai", "extractive"))
+    p.add_argument("--limit", type=int, help="first N questions and first N claims")
+    p.add_argument("--out", type=Path, help="write the JSON report (per-item results) here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("check", help="fact-check a text or a file against the corpus")
+    p.add_argument("text", metavar='"TEXT"|FILE|-', help="the text, a file path, or - for stdin")
+    p.add_argument("--json", action="store_true", help="print the CheckReport as JSON")
+    p.add_argument("--backend", choices=("local", "openai", "extractive"),
+                   help="judge backend (extractive: no LLM, cheap checks only)")
+    _add_filter_args(p)
+
+    p = sub.add_parser("slack", help="run the Slack bot (Socket Mode; --http for Events API)")
+    p.add_argument("--http", action="store_true", help="HTTP mode (needs SLACK_SIGNING_SECRET)")
+    p.add_argument("--port", type=int, help="HTTP mode port (default: settings.slack_port)")
+    p.add_argument("--backend", choices=("local", "openai", "extractive"))
     return parser
 
 

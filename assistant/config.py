@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     slack_api_url: str | None = None  # tests point the bot at a fake Slack Web API
     slack_channels: tuple[str, ...] = ()  # allow-list; empty = every channel
     slack_rate_limit: int = 10  # questions per user per minute
+    slack_command: str = "/rare-earth"  # the slash command registered in the Slack app
+    slack_host: str = "127.0.0.1"  # HTTP mode: bind address (put a TLS proxy in front)
 
     @property
     def feedback_path(self) -> Path:

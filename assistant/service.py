@@ -64,7 +64,12 @@ class Assistant:
     def indexer(self) -> Any:
         from assistant.indexer import Indexer
 
-        return Indexer(self.settings, self.embedder, self.store, self.manifest, self.lexical)
+        try:
+            lexical = self.lexical
+        except Exception:  # noqa: BLE001 - indexing works without BM25; retrieval rebuilds it
+            logger.exception("the BM25 index is unavailable; ingesting without it")
+            lexical = None
+        return Indexer(self.settings, self.embedder, self.store, self.manifest, lexical)
 
     @cached_property
     def retriever(self) -> Any:
@@ -78,6 +83,21 @@ class Assistant:
 
         s = self.settings
         return LocalModel(s.model_path, s.cache_dir, s.llm_threads, s.llm_context)
+
+    @cached_property
+    def verifier(self) -> Any:
+        """The claim verifier; its judge follows ``settings.backend`` (none when
+        ``settings.judge`` is off or the backend is ``extractive``: cheap path only)."""
+        from assistant.verify import ChatJudge, LocalJudge, Verifier
+
+        judge: Any = None
+        if self.settings.judge and self.settings.backend == "local":
+            judge = LocalJudge(self.local_model)
+        elif self.settings.judge and self.settings.backend == "openai":
+            from assistant.llm import build_judge_model
+
+            judge = ChatJudge(build_judge_model(self.settings))
+        return Verifier(self.embedder, judge=judge)
 
     # ---- library --------------------------------------------------------------------------
     def ingest(
@@ -98,6 +118,19 @@ class Assistant:
         return self.indexer.stats()
 
     # ---- answering --------------------------------------------------------------------------
+    def chat_model(self, backend: str | None = None) -> Any:
+        """The LangChain chat model for ``backend`` (default ``settings.backend``), built once
+        per backend; ``None`` for ``extractive``. The local one shares :attr:`local_model`."""
+        from assistant.llm import build_chat_model
+
+        backend = backend or self.settings.backend
+        models = self.__dict__.setdefault("_chat_models", {})
+        if backend not in models:
+            models[backend] = build_chat_model(
+                self.settings, backend, self.local_model if backend == "local" else None
+            )
+        return models[backend]
+
     def ask_stream(
         self,
         question: str,
@@ -105,8 +138,30 @@ class Assistant:
         filters: Filters = Filters(),
         backend: str | None = None,
     ) -> Iterator[StreamEvent]:
-        """Status lines, answer tokens, then one ``StreamEvent("answer", answer=...)``."""
-        raise NotImplementedError("filled by the chain work")
+        """Status lines, answer tokens, then one ``StreamEvent("answer", answer=...)``.
+
+        ``backend`` overrides ``settings.backend`` for this question (``local``, ``openai``,
+        ``extractive``). If the local model cannot load, the answer is extractive and its
+        ``notice`` says why. Sentences are checked when ``settings.verify`` is on.
+        """
+        from assistant.chain import AnswerChain
+
+        backend = backend or self.settings.backend
+        verifier = None
+        if self.settings.verify:
+            try:
+                verifier = self.verifier
+            except (ImportError, AttributeError):
+                logger.warning("no claim verifier available; answers are not checked")
+        chain = AnswerChain(
+            self.retriever,
+            self.chat_model(backend),
+            verifier,
+            self.settings,
+            embedder=self.embedder,
+            backend=backend,
+        )
+        yield from chain.stream(question, history, filters)
 
     def ask(
         self,
@@ -123,4 +178,6 @@ class Assistant:
 
     def check(self, text: str, filters: Filters = Filters()) -> CheckReport:
         """Fact-check mode: verdicts for each check-worthy claim of a pasted text."""
-        raise NotImplementedError("filled by the claim-checking work")
+        from assistant.factcheck import check_text
+
+        return check_text(text, self.retriever, self.verifier, filters)

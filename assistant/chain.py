@@ -1,0 +1,531 @@
+"""The answer chain: condense -> retrieve -> gate -> prompt -> LLM -> parse [n] -> verify.
+
+``AnswerChain(retriever, chat_model, verifier, settings, embedder=...)``;
+``stream(question, history, filters)`` yields ``StreamEvent``s (status lines, answer tokens,
+then the final ``Answer``); ``answer(...)`` returns the ``Answer``. Generation is an LCEL
+runnable (``ChatPromptTemplate | chat model | StrOutputParser``), the orchestration around
+it is plain Python because it streams status lines and keeps typed records.
+
+Design, against what a 1.5B model does when used naively (STACK.md):
+
+- Abstention is decided before the LLM is called. *Coverage gate*: the question's key terms
+  (numbers and years, and rare words - ones the MiniLM word-piece vocabulary splits, such as
+  "gallium" or "NdFeB") must each occur in some retrieved passage; *relevance floor*: the
+  best sentence must be at least weakly similar to the question. Otherwise the answer is
+  "The sources do not say ..." with the nearest sources, and no generation happens.
+- Every sentence carries source numbers by construction on the local backend: a GBNF grammar
+  (``llm.citation_grammar``) allows only cited sentences ending in ``[n].`` with ``n`` among
+  the sources shown, or exactly ``NOT_IN_SOURCES``. Other backends are parsed and repaired:
+  numbers that name no source are removed and listed in ``Answer.invalid_citations``; a
+  sentence left without a valid number has no citations and is flagged by verification.
+- Short prompts: each source shows its best 1-2 sentences (``extractive.rank_sentences``),
+  not the whole chunk; fixed instructions come first so llama.cpp reuses their KV cache.
+- Sources are data: a delimited block, and sentences that read like instructions to an
+  assistant never reach the prompt or a quote.
+- Disputed/bias passages are marked DOUBTED in the prompt; a sentence that cites only such
+  passages and does not already attribute the claim gets ", a claim <outlet> doubts" added.
+- Condense: a follow-up ("And who is the Korean partner?") is retrieved together with the
+  previous user question; the prompt shows the earlier question as context. No LLM call
+  (an LLM rewrite would cost a few seconds on 2 cores for little gain here).
+
+Compromises: one retrieval per question (no query rewriting); the "doubts" rewrite is
+mechanical; the openai backend gets no grammar (endpoints differ in how they take one).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable
+
+from assistant.errors import ModelError
+from assistant.extractive import (
+    RELEVANCE_FLOOR,
+    ScoredSentence,
+    cite,
+    pick_extractive,
+    rank_sentences,
+    words,
+)
+from assistant.llm import NOT_IN_SOURCES, citation_grammar
+from assistant.models import (
+    DOUBTING_ROLES,
+    Answer,
+    Citation,
+    Claim,
+    Filters,
+    Passage,
+    Source,
+    StreamEvent,
+    Turn,
+)
+from assistant.prompts import answer_prompt, source_line
+from assistant.text import split_sentences
+
+logger = logging.getLogger(__name__)
+
+NO_FILTERS = Filters()
+
+#: Prompt budget for source sentences (characters; ~4 characters a token).
+SOURCE_CHAR_BUDGET = 1100
+MAX_PROMPT_SOURCES = 4
+SENTENCES_PER_SOURCE = 2
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_FOLLOW_UP = re.compile(
+    r"^(and|but|also|what about|how about|so|then)\b|\b(it|its|they|their|them|that|this|"
+    r"those|these|he|she|his|her|the same|there)\b",
+    re.IGNORECASE,
+)
+_ATTRIBUTED = re.compile(
+    r"\b(claim\w*|doubt\w*|alleg\w*|accord\w*|report\w*|assert\w*|specul\w*|unconfirm\w*|"
+    r"disput\w*|question\w*|said|says|suggest\w*)\b",
+    re.IGNORECASE,
+)
+
+
+# ---- condense ----------------------------------------------------------------------------------
+def condense(question: str, history: Sequence[Turn]) -> tuple[str, str]:
+    """``(retrieval query, earlier question or "")`` for a question with chat history.
+
+    ``condense("And who is the Korean partner?", [Turn("user", "How big is the Pahang
+    plant?")]) -> ("How big is the Pahang plant? And who is the Korean partner?",
+    "How big is the Pahang plant?")``. A question that does not look like a follow-up (no
+    leading "and"/"what about", no pronoun, more than 8 words) stands alone.
+    """
+    earlier = next((t.text.strip() for t in reversed(history) if t.role == "user"), "")
+    if not earlier:
+        return question, ""
+    if not (_FOLLOW_UP.search(question) or len(question.split()) <= 8):
+        return question, ""
+    return f"{earlier} {question}", earlier
+
+
+# ---- coverage gate -----------------------------------------------------------------------------
+def key_terms(question: str, count_tokens: Any) -> list[str]:
+    """Terms of the question that the sources must contain for it to be answerable.
+
+    Numbers (years included) and rare words: words of 4+ letters that the embedding model's
+    word-piece vocabulary (30k common words) does not hold whole.
+    ``key_terms("What did China's 2023 gallium export controls do?") -> ["2023", "gallium"]``.
+    """
+    from assistant.extractive import STOPWORDS
+
+    out: list[str] = []
+    for w in words(question):
+        if w in STOPWORDS or w in out:
+            continue
+        if w[0].isdigit():
+            if len(w) >= 2:
+                out.append(w)
+        elif len(w) >= 4 and count_tokens(w) >= 2:
+            out.append(w)
+    return out
+
+
+def _haystack(passages: Sequence[Passage]) -> set[str]:
+    hay: set[str] = set()
+    for p in passages:
+        c = p.chunk
+        meta = f"{c.text} {c.title} {c.source} {c.section}"
+        if c.published:
+            meta += f" {c.published.isoformat()} {c.published.year}"
+        for w in words(meta.replace("-", " ")):
+            hay.add(w)
+            hay.add(w[:6])
+    return hay
+
+
+def missing_terms(terms: Sequence[str], passages: Sequence[Passage]) -> list[str]:
+    """The terms found in no passage (prefix match on 6 letters, numbers exactly)."""
+    hay = _haystack(passages)
+    missing = []
+    for t in terms:
+        parts = t.split("-") if "-" in t else [t]
+        if not all((p in hay) or (not p[0].isdigit() and p[:6] in hay) for p in parts if p):
+            missing.append(t)
+    return missing
+
+
+def does_not_say(missing: Sequence[str]) -> str:
+    """``does_not_say(["gallium", "2023"]) -> 'The sources do not say anything about
+    "gallium" or "2023".'``"""
+    if not missing:
+        return "The sources do not say; the nearest sources are listed below."
+    quoted = [f'"{m}"' for m in missing]
+    joined = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f"The sources do not say anything about {joined}."
+
+
+# ---- parsing -----------------------------------------------------------------------------------
+def parse_answer(text: str, n_sources: int) -> tuple[str, list[Claim], list[int]]:
+    """Split an answer into cited claims; drop citation numbers that name no source.
+
+    ``parse_answer("Lynas makes magnets [1][9]. It is big.", 2)
+    -> ("Lynas makes magnets [1]. It is big.", [Claim("Lynas makes magnets.", [1]),
+    Claim("It is big.", [])], [9])``
+    """
+    invalid: list[int] = []
+
+    def fix(m: re.Match[str]) -> str:
+        keep = []
+        for part in m.group(1).split(","):
+            n = int(part)
+            if 1 <= n <= n_sources:
+                keep.append(n)
+            elif n not in invalid:
+                invalid.append(n)
+        return " " + "".join(f"[{n}]" for n in keep) if keep else ""
+
+    cleaned = _MARKER.sub(fix, text.strip())
+    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
+    claims: list[Claim] = []
+    for s, e in split_sentences(cleaned):
+        sent = cleaned[s:e]
+        nums = [int(x) for x in re.findall(r"\[(\d+)\]", sent)]
+        plain = re.sub(r"\s*\[\d+\]", "", sent).strip()
+        if not re.search(r"[A-Za-z0-9]", plain):
+            # markers alone after the sentence they belong to: "... 2025. [1]"
+            if claims and nums:
+                claims[-1].citations.extend(n for n in nums if n not in claims[-1].citations)
+            continue
+        claims.append(Claim(text=plain, citations=list(dict.fromkeys(nums))))
+    return cleaned, claims, invalid
+
+
+class _StreamFilter:
+    """Holds back ``[..]`` markers until closed (dropping invalid ones) and a leading
+    ``NOT_IN_SOURCES``, so that streamed tokens never show an invalid citation."""
+
+    def __init__(self, n_sources: int) -> None:
+        self.n = n_sources
+        self.buf = ""
+        self.emitted = ""
+        self.abstain = False
+
+    def feed(self, piece: str) -> str:
+        self.buf += piece
+        if not self.emitted and NOT_IN_SOURCES.startswith(self.buf.strip()[:14]):
+            if self.buf.strip().startswith(NOT_IN_SOURCES):
+                self.abstain = True
+                return ""
+            if len(self.buf.strip()) < len(NOT_IN_SOURCES):
+                return ""
+        if self.abstain:
+            return ""
+        out = ""
+        while self.buf:
+            i = self.buf.find("[")
+            if i < 0:
+                out, self.buf = out + self.buf, ""
+                break
+            out += self.buf[:i]
+            j = self.buf.find("]", i)
+            if j < 0:
+                self.buf = self.buf[i:]
+                if len(self.buf) > 12:  # not a marker after all
+                    out, self.buf = out + self.buf, ""
+                break
+            marker = self.buf[i : j + 1]
+            nums = re.findall(r"\d+", marker)
+            if nums and all(1 <= int(x) <= self.n for x in nums):
+                out += marker
+            elif not nums:
+                out += marker
+            self.buf = self.buf[j + 1 :]
+        self.emitted += out
+        return out
+
+    def flush(self) -> str:
+        if self.abstain:
+            return ""
+        out, self.buf = self.buf, ""
+        self.emitted += out
+        return out
+
+
+def _header(p: Passage) -> str:
+    c = p.chunk
+    title = c.title if len(c.title) <= 60 else c.title[:57].rstrip() + "..."
+    role = "DOUBTED" if c.role in DOUBTING_ROLES else c.role
+    date = c.published.isoformat() if c.published else "undated"
+    return f"{title}; {c.source or 'unknown outlet'}; {date}; {role}"
+
+
+class AnswerChain:
+    """Question (+ history, filters) -> streamed, cited, verified :class:`Answer`."""
+
+    def __init__(
+        self,
+        retriever: Any,
+        chat_model: Any | None,
+        verifier: Any | None,
+        settings: Any,
+        embedder: Any = None,
+        backend: str = "local",
+        notice: str = "",
+    ) -> None:
+        self.retriever = retriever
+        self.chat_model = chat_model
+        self.verifier = verifier
+        self.settings = settings
+        self.embedder = embedder if embedder is not None else retriever.embedder
+        self.backend = backend if chat_model is not None else "extractive"
+        self.notice = notice
+        self.prompt = answer_prompt()
+
+    # ---- LCEL ----------------------------------------------------------------------------
+    def generation(self, allowed: Sequence[int]) -> Runnable:
+        """``prompt | model | StrOutputParser()``; the local model is bound to the grammar."""
+        model = self.chat_model
+        if getattr(model, "supports_grammar", False):
+            model = model.bind(grammar=citation_grammar(allowed))  # type: ignore[union-attr]
+        return self.prompt | model | StrOutputParser()
+
+    # ---- public API ------------------------------------------------------------------------
+    def answer(
+        self, question: str, history: Sequence[Turn] = (), filters: Filters = NO_FILTERS
+    ) -> Answer:
+        for event in self.stream(question, history, filters):
+            if event.kind == "answer" and event.answer is not None:
+                return event.answer
+        raise RuntimeError("the answer stream ended without an answer")
+
+    def stream(
+        self, question: str, history: Sequence[Turn] = (), filters: Filters = NO_FILTERS
+    ) -> Iterator[StreamEvent]:
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        query, earlier = condense(question, history)
+        yield StreamEvent("status", "Searching the sources...")
+        passages = list(self.retriever.retrieve(query, k=self.settings.top_k, filters=filters))
+        timings["retrieve"] = time.perf_counter() - t0
+        answer = Answer(
+            question=question,
+            text="",
+            standalone_question=query,
+            backend=self.backend,
+            notice=self.notice,
+            timings=timings,
+        )
+        if not passages:
+            answer.text = "The sources do not say: no article matches this question."
+            answer.abstained = True
+            timings["total"] = time.perf_counter() - t0
+            yield StreamEvent("token", answer.text)
+            yield StreamEvent("answer", answer=answer)
+            return
+
+        t = time.perf_counter()
+        ranked = rank_sentences(query if earlier else question, passages, self.embedder)
+        sources, shown = self._number_sources(passages, ranked)
+        answer.sources = sources
+        timings["select"] = time.perf_counter() - t
+
+        # Gate: abstain without calling the LLM when the sources cannot answer.
+        missing = missing_terms(key_terms(question, self.embedder.count_tokens), passages)
+        best = max((r.similarity for r in ranked), default=0.0)
+        if missing or best < RELEVANCE_FLOOR:
+            logger.info("abstaining before generation: missing %s, best sim %.2f", missing, best)
+            yield from self._abstain(answer, missing, t0)
+            return
+
+        yield StreamEvent("status", f"Reading {len(passages)} passages...")
+        text = ""
+        if self.chat_model is not None:
+            try:
+                text = yield from self._generate(question, earlier, sources, shown, answer)
+            except ModelError as exc:
+                logger.warning("local model unavailable, answering extractively: %s", exc)
+                answer.backend = "extractive"
+                answer.notice = (
+                    f"The language model could not be loaded ({exc}); this answer is made of "
+                    "sentences quoted from the sources."
+                )
+                text = ""
+                self.chat_model = None
+        if self.chat_model is None:
+            t = time.perf_counter()
+            text = self._extractive(ranked, sources)
+            timings["generate"] = time.perf_counter() - t
+            if text:
+                timings.setdefault("first_token", time.perf_counter() - t0)
+                yield StreamEvent("token", text)
+
+        if not text.strip() or text.strip().startswith(NOT_IN_SOURCES):
+            yield from self._abstain(answer, [], t0)
+            return
+        cleaned, claims, invalid = parse_answer(text, len(sources))
+        cleaned, claims = self._mark_doubted(cleaned, claims, sources)
+        answer.text, answer.claims, answer.invalid_citations = cleaned, claims, invalid
+        answer.citations = self._citations(claims, sources, ranked)
+        yield from self._verify(answer, sources)
+        timings["total"] = time.perf_counter() - t0
+        yield StreamEvent("answer", answer=answer)
+
+    # ---- steps -------------------------------------------------------------------------------
+    def _number_sources(
+        self, passages: Sequence[Passage], ranked: Sequence[ScoredSentence]
+    ) -> tuple[list[Source], dict[int, list[ScoredSentence]]]:
+        """Number the passages (best evidence first) and choose the sentences to show.
+
+        Returns the sources and, for the first few, the sentences the prompt shows
+        (``{source number: [sentences in text order]}``) within the character budget.
+        """
+        best: dict[int, float] = {}
+        for r in ranked:
+            best.setdefault(r.passage_index, r.score)
+        order = sorted(range(len(passages)), key=lambda i: -best.get(i, -1.0))
+        number = {pi: n for n, pi in enumerate(order, start=1)}
+        for r in ranked:
+            r.passage_index = number[r.passage_index]  # now the 1-based source number
+        sources = [Source(n, passages[pi]) for n, pi in enumerate(order, start=1)]
+        shown: dict[int, list[ScoredSentence]] = {}
+        budget = SOURCE_CHAR_BUDGET
+        for r in ranked:
+            n = r.passage_index
+            if n not in shown and len(shown) >= MAX_PROMPT_SOURCES:
+                continue
+            if len(shown.get(n, [])) >= SENTENCES_PER_SOURCE:
+                continue
+            if len(r.text) > budget:
+                continue
+            if shown and r.score < 0.5 * ranked[0].score:
+                break
+            shown.setdefault(n, []).append(r)
+            budget -= len(r.text)
+        for sents in shown.values():
+            sents.sort(key=lambda r: r.start)
+        return sources, dict(sorted(shown.items()))
+
+    def _generate(
+        self,
+        question: str,
+        earlier: str,
+        sources: Sequence[Source],
+        shown: dict[int, list[ScoredSentence]],
+        answer: Answer,
+    ) -> Any:
+        """Stream the LLM's tokens as events; return the full text (a generator's value)."""
+        timings = answer.timings
+        lines = [
+            source_line(n, _header(sources[n - 1].passage), " ".join(r.text for r in sents))
+            for n, sents in shown.items()
+        ]
+        context = f"(Earlier question, for context: {earlier})\n" if earlier else ""
+        inputs = {"sources": "\n".join(lines), "context": context, "question": question}
+        yield StreamEvent("status", "Writing the answer...")
+        flt = _StreamFilter(len(sources))
+        t = time.perf_counter()
+        t_start = answer.timings.get("retrieve", 0.0) + answer.timings.get("select", 0.0)
+        text = ""
+        for piece in self.generation(list(shown)).stream(inputs):
+            text += piece
+            out = flt.feed(piece)
+            if out:
+                timings.setdefault("first_token", t_start + time.perf_counter() - t)
+                yield StreamEvent("token", out)
+        rest = flt.flush()
+        if rest:
+            yield StreamEvent("token", rest)
+        timings["generate"] = time.perf_counter() - t
+        timings.setdefault("first_token", t_start + timings["generate"])
+        logger.debug("generated: %r", text)
+        return text
+
+    def _extractive(self, ranked: Sequence[ScoredSentence], sources: Sequence[Source]) -> str:
+        picked = pick_extractive(ranked)
+        return " ".join(cite(r.text, [r.passage_index]) for r in picked)
+
+    def _abstain(self, answer: Answer, missing: Sequence[str], t0: float) -> Iterator[StreamEvent]:
+        answer.abstained = True
+        answer.text = does_not_say(missing)
+        answer.claims = []
+        answer.citations = []
+        answer.timings["total"] = time.perf_counter() - t0
+        answer.timings.setdefault("first_token", answer.timings["total"])
+        yield StreamEvent("token", answer.text)
+        yield StreamEvent("answer", answer=answer)
+
+    def _mark_doubted(
+        self, text: str, claims: list[Claim], sources: Sequence[Source]
+    ) -> tuple[str, list[Claim]]:
+        """A sentence backed only by DOUBTED passages is phrased as a doubted claim."""
+        for claim in claims:
+            if not claim.citations or _ATTRIBUTED.search(claim.text):
+                continue
+            cited = [sources[n - 1].chunk for n in claim.citations]
+            if not all(c.role in DOUBTING_ROLES for c in cited):
+                continue
+            outlet = cited[0].source or "the source"
+            base = claim.text.rstrip(".!?")
+            new = f"{base}, a claim {outlet} doubts."
+            marks = "".join(f"[{n}]" for n in claim.citations)
+            text = text.replace(f"{base} {marks}", f"{base}, a claim {outlet} doubts {marks}", 1)
+            claim.text = new
+        return text, claims
+
+    def _citations(
+        self,
+        claims: Sequence[Claim],
+        sources: Sequence[Source],
+        ranked: Sequence[ScoredSentence],
+    ) -> list[Citation]:
+        """For each cited number, the verbatim passage sentence that best matches the claim."""
+        by_source: dict[int, list[ScoredSentence]] = {}
+        for r in ranked:
+            by_source.setdefault(r.passage_index, []).append(r)
+        cited_claims = [c for c in claims if c.citations]
+        if not cited_claims:
+            return []
+        vecs = np.asarray(self.embedder.encode([c.text for c in cited_claims]), dtype=np.float32)
+        out: list[Citation] = []
+        seen: set[tuple[int, int, int]] = set()
+        for claim, vec in zip(cited_claims, vecs, strict=True):
+            claim_nums = {w for w in words(claim.text) if w[0].isdigit()}
+            for n in claim.citations:
+                chunk = sources[n - 1].chunk
+                cands = by_source.get(n, [])
+                if cands:
+                    fits = [
+                        float(r.vector @ vec)
+                        + 0.3 * len(claim_nums & {w for w in words(r.text) if w[0].isdigit()})
+                        for r in cands
+                    ]
+                    r = cands[int(np.argmax(fits))]
+                    start, end = r.start, r.end
+                else:  # no usable sentence: quote the chunk's first sentence
+                    spans = split_sentences(chunk.text) or [(0, len(chunk.text))]
+                    start, end = spans[0]
+                key = (n, start, end)
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(
+                    Citation(n, chunk.id, chunk.article_id, chunk.text[start:end], start, end)
+                )
+        return out
+
+    def _verify(self, answer: Answer, sources: Sequence[Source]) -> Iterator[StreamEvent]:
+        if not (self.verifier is not None and getattr(self.settings, "verify", True)):
+            return
+        if not answer.claims:
+            return
+        yield StreamEvent("status", f"Checking {len(answer.claims)} sentences...")
+        t = time.perf_counter()
+        passages = [s.passage for s in sources]
+        try:
+            for claim in answer.claims:
+                claim.verdict = self.verifier.check(claim.text, passages, tuple(claim.citations))
+        except Exception as exc:  # noqa: BLE001 - reported on the answer, logged in full
+            logger.exception("claim checking failed")
+            answer.notice = (answer.notice + " " if answer.notice else "") + (
+                f"The sentences could not be checked ({exc})."
+            )
+        answer.timings["verify"] = time.perf_counter() - t
+

@@ -1,0 +1,327 @@
+"""Numbers in claims and evidence: find, normalise, and compare them with what they attach to.
+
+``quantities("Malaysia holds 16.1 million tonnes of REE worth RM800 billion")`` finds two
+:class:`Quantity` records: ``16_100_000 t`` and ``800_000_000_000 MYR``. Normalisation makes
+``3,000 tonnes`` = ``3000 t`` = ``3,000-tonne``, ``US$600 million`` = ``$600M`` = ``USD 600m``,
+``45%`` = ``45 per cent``; four-digit integers 1800-2100 without a unit are years; month names
+with a year are dates (compared by year).
+
+:func:`compare` checks every claim quantity against the quantities of evidence sentences:
+
+- ``match``: some evidence quantity of a compatible unit has the same value (within the
+  precision the claim was written with; bounds such as ``more than 3,780`` are honoured);
+- ``mismatch``: no match, but an evidence quantity of the same kind is attached to the same
+  thing (same unit and at least one shared context word nearby, or the same unit in the
+  sentence that is closest to the claim) - a different value for the same quantity;
+- ``absent``: nothing comparable.
+
+Compromises: written-out numbers (``twelve``) other than ``a dozen``-free small words are
+ignored; "Q3", "G7", "COVID-19" and other letter+digit tokens are not numbers; rounding
+tolerance is the claim's last significant digit, and 2 % extra when the claim hedges
+(``about``, ``nearly``, ``estimated``, ``some``, ``roughly``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["Quantity", "NumberCheck", "quantities", "compare", "values_close", "content_words"]
+
+_SCALES = {
+    "thousand": 1e3, "k": 1e3,
+    "million": 1e6, "mln": 1e6, "m": 1e6, "mn": 1e6, "mil": 1e6,
+    "billion": 1e9, "bn": 1e9, "b": 1e9, "bln": 1e9,
+    "trillion": 1e12, "tn": 1e12, "trn": 1e12,
+}
+_CURRENCY_PREFIX = {
+    "us$": "USD", "usd": "USD", "$": "USD", "a$": "AUD", "aud": "AUD", "au$": "AUD",
+    "s$": "SGD", "c$": "CAD", "rm": "MYR", "myr": "MYR", "€": "EUR", "eur": "EUR",
+    "£": "GBP", "gbp": "GBP", "¥": "CNY", "rmb": "CNY", "cny": "CNY", "yuan": "CNY",
+    "rs": "INR", "₹": "INR", "krw": "KRW", "₩": "KRW",
+}
+_UNITS = {
+    # mass
+    "tonnes": "t", "tonne": "t", "tons": "t", "ton": "t", "t": "t", "mt": "t", "tpa": "t",
+    "metric tons": "t", "metric tonnes": "t",
+    "kg": "kg", "kilograms": "kg", "kilogram": "kg", "kilos": "kg",
+    "grams": "g", "gram": "g", "g": "g", "ounces": "oz", "oz": "oz",
+    # percent
+    "%": "%", "percent": "%", "per cent": "%", "pct": "%", "percentage points": "pp",
+    # energy, length, area, time
+    "mw": "MW", "gw": "GW", "kw": "kW", "mwh": "MWh", "gwh": "GWh",
+    "km": "km", "kilometres": "km", "kilometers": "km", "miles": "mi", "mi": "mi",
+    "hectares": "ha", "ha": "ha", "acres": "acre",
+    "years": "yr", "year": "yr", "months": "month", "month": "month", "days": "day",
+    "day": "day", "weeks": "week", "week": "week", "hours": "h", "hour": "h",
+    "people": "people", "employees": "people", "workers": "people", "jobs": "jobs",
+    "cases": "cases", "deaths": "deaths", "patients": "patients",
+    "dollars": "USD", "ringgit": "MYR", "euros": "EUR", "pounds": "GBP", "yuan": "CNY",
+}
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
+         ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
+         ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+         ("december", "dec")]
+    )
+    for m in names
+}
+_HEDGES = frozenset(
+    "about around approximately approx roughly nearly almost some estimated est circa "
+    "close".split()
+)
+_LOWER_BOUND = ("more than", "over", "at least", "above", "exceeding", "exceeds", "upwards of",
+                "in excess of", "greater than")
+_UPPER_BOUND = ("less than", "under", "fewer than", "below", "at most", "up to")
+_STOP = frozenset(
+    """
+    a an the of in on at to for from by with and or but as is are was were be been being has
+    have had it its this that these those than then there their they he she his her we our
+    you your i me my not no nor so such into over under about around nearly almost some more
+    less most least per each which who whom whose what when where while will would shall
+    should can could may might must do does did also just only very up down out off new
+    said says say according estimated estimate around roughly approximately total worth
+    """.split()
+)
+
+_CURR_RE = r"(?P<cur>US\$|USD|A\$|AU\$|AUD|S\$|C\$|RM|MYR|EUR|GBP|RMB|CNY|KRW|Rs\.?|[$€£¥₹₩])"
+_NUM_RE = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+_SCALE_RE = r"(?P<scale>thousand|million|billion|trillion|mln|bln|bn|mn|trn|tn|mil|[kKmMbB])\b"
+_QTY = re.compile(
+    rf"(?<![\w.])(?:{_CURR_RE}\s?)?{_NUM_RE}(?:\s?-?\s?{_SCALE_RE})?",
+)
+_UNIT_AFTER = re.compile(
+    r"\s*-?\s*(?P<unit>per cent|percentage points|metric tonnes|metric tons|%|percent|pct|"
+    r"tonnes|tonne|tons|ton|tpa|mt|t|kilograms|kilogram|kilos|kg|grams|gram|g|ounces|oz|"
+    r"mwh|gwh|mw|gw|kw|kilometres|kilometers|km|miles|mi|hectares|ha|acres|years|year|"
+    r"months|month|days|day|weeks|week|hours|hour|people|employees|workers|jobs|cases|"
+    r"deaths|patients|dollars|ringgit|euros|pounds|yuan)(?![\w])",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z\-']*")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number with what it attaches to: ``Quantity(16.1e6, "t", ...)``.
+
+    ``kind`` is ``"year"``, ``"date"`` (month + year, value = year), ``"money"``, ``"percent"``
+    or ``"count"`` (a plain number, possibly with a unit). ``bound`` is ``">"``, ``"<"`` or
+    ``""``; ``precision`` the size of the claim's last written digit (``16.1 million`` -> 1e5).
+    """
+
+    value: float
+    unit: str
+    kind: str
+    start: int
+    end: int
+    text: str
+    precision: float = 1.0
+    hedged: bool = False
+    bound: str = ""
+    context: frozenset[str] = field(default_factory=frozenset)
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased content words: ``content_words("The Pahang plant") -> {"pahang", "plant"}``."""
+    out = set()
+    for w in _WORD.findall(text):
+        lw = w.lower().strip("'-")
+        if len(lw) > 1 and lw not in _STOP:
+            out.add(_stem(lw))
+    return out
+
+
+def _stem(w: str) -> str:
+    for suf in ("'s", "ies", "es", "s", "ing", "ed"):
+        if w.endswith(suf) and len(w) - len(suf) >= 3:
+            return w[: -len(suf)] + ("y" if suf == "ies" else "")
+    return w
+
+
+def _precision(num: str, scale: float) -> float:
+    digits = num.replace(",", "")
+    if "." in digits:
+        return 10 ** -len(digits.split(".")[1]) * scale
+    stripped = digits.rstrip("0")
+    zeros = len(digits) - len(stripped) if stripped else 0
+    return 10**zeros * scale
+
+
+def quantities(text: str) -> list[Quantity]:
+    """Every number in ``text`` with its unit, kind and nearby words.
+
+    ``[(q.value, q.unit) for q in quantities("a 3,000-tonne plant and US$600 million")]
+    -> [(3000.0, "t"), (600000000.0, "USD")]``
+    """
+    out: list[Quantity] = []
+    for m in _QTY.finditer(text):
+        num = m.group("num")
+        s, e = m.start(), m.end()
+        # letter+digit tokens ("Q3", "G7", "COVID-19", "NdFeB2") are names, not numbers
+        if s > 0 and (text[s - 1].isalpha() or text[s - 1] == "-") and not m.group("cur"):
+            continue
+        if e < len(text) and text[e].isalpha() and not m.group("scale"):
+            # "3rd", "10x", "5G": only accept when it is a unit handled below
+            if not _UNIT_AFTER.match(text, e):
+                continue
+        try:
+            value = float(num.replace(",", ""))
+        except ValueError:
+            continue
+        scale_word = (m.group("scale") or "").lower()
+        scale = 1.0
+        if scale_word:
+            # single letters only count as scales right after the number or with a currency
+            if len(scale_word) == 1 and not m.group("cur") and " " in text[m.start("num"):e]:
+                scale_word = ""
+                e = m.end("num")
+            else:
+                scale = _SCALES.get(scale_word, 1.0)
+        unit = ""
+        cur = (m.group("cur") or "").lower().rstrip(".")
+        if cur:
+            unit = _CURRENCY_PREFIX.get(cur, cur.upper())
+        um = _UNIT_AFTER.match(text, e)
+        if um:
+            u = _UNITS.get(um.group("unit").lower(), "")
+            # a lone "t", "g", "m", "mi" must be glued or followed by a space and end
+            if u and (len(um.group("unit")) > 2 or um.group("unit") in ("%",) or not cur):
+                if not unit:
+                    unit = u
+                    e = um.end()
+                elif unit in ("USD", "MYR", "EUR", "GBP", "CNY", "AUD", "INR", "KRW", "SGD"):
+                    pass
+        value *= scale
+        raw = text[s:e]
+        kind = "count"
+        if unit in ("%", "pp"):
+            kind = "percent"
+        elif unit in {v for v in _CURRENCY_PREFIX.values()} or unit in ("USD", "MYR"):
+            kind = "money"
+        elif (
+            not unit and not scale_word and "," not in num and "." not in num
+            and len(num) == 4 and 1800 <= value <= 2100
+        ):
+            kind = "year"
+            unit = "year"
+            before = text[max(0, s - 16):s].lower()
+            if any(re.search(rf"\b{mon}\b\.?\s*(\d{{1,2}},?\s*)?$", before) for mon in _MONTHS):
+                kind = "date"
+        before_words = text[max(0, s - 40):s].lower()
+        hedged = any(re.search(rf"\b{h}\b", before_words[-25:]) for h in _HEDGES)
+        bound = ""
+        tail = before_words[-20:].strip()
+        if any(tail.endswith(b) for b in _LOWER_BOUND):
+            bound = ">"
+        elif any(tail.endswith(b) for b in _UPPER_BOUND):
+            bound = "<"
+        ctx = _context(text, s, e)
+        out.append(
+            Quantity(
+                value=value, unit=unit, kind=kind, start=s, end=e, text=raw,
+                precision=_precision(num, scale), hedged=hedged, bound=bound, context=ctx,
+            )
+        )
+    return out
+
+
+def _context(text: str, s: int, e: int, width: int = 5) -> frozenset[str]:
+    left = _WORD.findall(text[max(0, s - 60):s])[-width:]
+    right = _WORD.findall(text[e:e + 60])[:width]
+    return frozenset(content_words(" ".join(left + right)))
+
+
+def units_compatible(a: Quantity, b: Quantity) -> bool:
+    """Same unit, or one side has none while both are plain counts."""
+    if a.kind in ("year", "date") or b.kind in ("year", "date"):
+        return a.kind in ("year", "date") and b.kind in ("year", "date")
+    if a.unit == b.unit:
+        return True
+    if a.kind == "money" and b.kind == "money":
+        return False
+    return (not a.unit or not b.unit) and a.kind == b.kind == "count"
+
+
+def values_close(claim: Quantity, ev: Quantity) -> bool:
+    """Does the evidence value satisfy the claim value (precision, hedges, bounds)?
+
+    ``values_close(q("16 million tonnes"), q("16.1 million tonnes")) -> False`` (16 million is
+    written to the million: 16.1 is within 0.5 of it only when hedged);
+    ``values_close(q("more than 3,780 cases"), q("4,370 cases")) -> True``.
+    """
+    a, b = claim.value, ev.value
+    if claim.kind in ("year", "date"):
+        return int(a) == int(b)
+    if claim.bound == ">":
+        return b > a or math.isclose(a, b, rel_tol=1e-9)
+    if claim.bound == "<":
+        return b < a or math.isclose(a, b, rel_tol=1e-9)
+    tol = claim.precision / 2
+    if claim.hedged:
+        tol = max(tol, 0.05 * abs(a))
+    tol = max(tol, 1e-9 * max(abs(a), abs(b)))
+    if abs(a - b) <= tol:
+        return True
+    # evidence written more coarsely than the claim ("$600M" vs "$600.0 million")
+    return abs(a - b) <= ev.precision / 2 and ev.hedged
+
+
+@dataclass(frozen=True)
+class NumberCheck:
+    """Result of :func:`compare` for one claim quantity.
+
+    ``status`` is ``"match"``, ``"mismatch"`` or ``"absent"``; ``sentence`` the index of the
+    evidence sentence that matched or conflicted (or -1); ``other`` the evidence quantity.
+    """
+
+    claim: Quantity
+    status: str
+    sentence: int = -1
+    other: Quantity | None = None
+
+
+def compare(
+    claim: str, sentences: Sequence[str], best: int | None = None
+) -> list[NumberCheck]:
+    """Check each number of ``claim`` against the numbers of evidence ``sentences``.
+
+    ``best`` is the index of the sentence closest to the claim (by meaning); a same-unit
+    number there counts as "attached to the same thing" even without shared context words.
+    """
+    cq = quantities(claim)
+    if not cq:
+        return []
+    claim_words = content_words(claim)
+    eqs = [quantities(s) for s in sentences]
+    out: list[NumberCheck] = []
+    for q in cq:
+        match: NumberCheck | None = None
+        mismatch: NumberCheck | None = None
+        mismatch_score = -1.0
+        for i, qs in enumerate(eqs):
+            for e in qs:
+                if not units_compatible(q, e):
+                    continue
+                if values_close(q, e):
+                    match = NumberCheck(q, "match", i, e)
+                    break
+                shared = len((q.context & e.context) | (claim_words & e.context & q.context))
+                ctx_overlap = len(q.context & e.context)
+                same_unit = bool(q.unit) and q.unit == e.unit
+                attached = ctx_overlap >= 1 and (same_unit or q.kind == e.kind)
+                if not attached and best is not None and i == best and same_unit:
+                    attached = True
+                if attached:
+                    score = shared + (1.0 if same_unit else 0.0) + (0.5 if i == best else 0.0)
+                    if score > mismatch_score:
+                        mismatch_score = score
+                        mismatch = NumberCheck(q, "mismatch", i, e)
+            if match:
+                break
+        out.append(match or mismatch or NumberCheck(q, "absent"))
+    return out

@@ -1,0 +1,288 @@
+"""Retrieval benchmark: dense vs BM25 vs hybrid, nDCG@10 / Recall@10 / MRR@10, one run.
+
+Data (read from ../shared/bench, never copied into the repo):
+  - beir_subsets/scifact: 758 abstracts, 50 queries, qrels/test.tsv
+  - beir_subsets/msmarco: 5,000 passages, 50 queries, qrels/test.tsv (graded 0-3)
+  - scifact dev: queries_dev.jsonl (300 claims) over corpus_subset.jsonl (983 abstracts),
+    scored with both qrels files: qrels_dev_beir_style_cited.tsv (the BEIR convention: every
+    cited abstract, 300 queries) and qrels_dev_from_evidence.tsv (only abstracts with
+    rationale sentences, 188 queries).
+  - tuning set: scifact claims_train.jsonl whose cited abstracts are all in corpus_subset
+    (323 claims, disjoint from the dev/test claims). Fusion weights are chosen here only.
+
+Units are whole documents (title + text), one chunk per document. The real code is used
+end to end: the packaged all-MiniLM-L6-v2 (``assistant.embed.Embedder``), the real Chroma
+store in a temp dir (``assistant.store.Store``), our BM25 index (``assistant.lexical``) and
+``assistant.retrieve.Retriever`` for the dense / bm25 / hybrid rows (candidates=30 per
+retriever, k=10, near-duplicate merging and the per-article cap included - with one
+document per article the cap never binds). The fusion-variant rows re-fuse the same
+candidate lists with ``assistant.retrieve.fuse``.
+
+Usage: ``.venv/bin/python bench/retrieval.py [--quick] [--cache-dir DIR]``
+(``--cache-dir`` keeps document vectors between runs, outside the repo; off by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared" / "bench"
+
+import numpy as np  # noqa: E402
+
+from assistant.config import Settings  # noqa: E402
+from assistant.embed import Embedder  # noqa: E402
+from assistant.lexical import Bm25Index  # noqa: E402
+from assistant.models import Chunk, Filters  # noqa: E402
+from assistant.retrieve import DEFAULT_FUSION, Fusion, Retriever, fuse  # noqa: E402
+from assistant.store import Store  # noqa: E402
+
+K = 10
+CANDIDATES = 30
+
+
+# ---- data ---------------------------------------------------------------------------------
+def read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """``query-id corpus-id [..] score`` rows (header optional) -> {qid: {doc: grade}}."""
+    qrels: dict[str, dict[str, int]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cols = line.strip().split("\t")
+        if len(cols) < 3 or cols[0] == "query-id":
+            continue
+        qrels.setdefault(cols[0], {})[cols[1]] = int(cols[-1])
+    return qrels
+
+
+def doc_text(doc: dict) -> str:
+    return f"{doc.get('title', '')}\n{doc['text']}".strip()
+
+
+class Dataset:
+    def __init__(self, name: str, corpus: list[dict], queries: dict[str, str], qrels: dict):
+        self.name = name
+        self.corpus = corpus
+        self.qrels = {q: r for q, r in qrels.items() if q in queries and any(r.values())}
+        self.queries = {q: queries[q] for q in sorted(self.qrels, key=_numeric_key)}
+
+
+def _numeric_key(s: str) -> tuple[int, str]:
+    return (int(s), s) if s.isdigit() else (sys.maxsize, s)
+
+
+def load_datasets(quick: bool) -> tuple[dict[str, list[dict]], list[tuple[str, str, Dataset]]]:
+    beir = SHARED / "beir_subsets"
+    sf = SHARED / "scifact"
+    corpora = {
+        "scifact": read_jsonl(beir / "scifact" / "corpus.jsonl"),
+        "msmarco": read_jsonl(beir / "msmarco" / "corpus.jsonl"),
+        "scifact_subset": read_jsonl(sf / "corpus_subset.jsonl"),
+    }
+    queries = {
+        "scifact": {q["_id"]: q["text"] for q in read_jsonl(beir / "scifact" / "queries.jsonl")},
+        "msmarco": {q["_id"]: q["text"] for q in read_jsonl(beir / "msmarco" / "queries.jsonl")},
+        "dev": {q["_id"]: q["text"] for q in read_jsonl(sf / "queries_dev.jsonl")},
+    }
+    subset_ids = {d["_id"] for d in corpora["scifact_subset"]}
+    train_q, train_rel = {}, {}
+    for c in read_jsonl(sf / "claims_train.jsonl"):
+        cited = [str(i) for i in c.get("cited_doc_ids") or []]
+        if cited and all(i in subset_ids for i in cited):
+            train_q[str(c["id"])] = c["claim"]
+            train_rel[str(c["id"])] = {i: 1 for i in cited}
+    sets = [
+        ("scifact_subset", "tune", Dataset("scifact train (tuning)", [], train_q, train_rel)),
+        ("scifact", "test", Dataset(
+            "beir scifact", [], queries["scifact"], read_qrels(beir / "scifact/qrels/test.tsv"))),
+        ("msmarco", "test", Dataset(
+            "beir msmarco", [], queries["msmarco"], read_qrels(beir / "msmarco/qrels/test.tsv"))),
+        ("scifact_subset", "test", Dataset(
+            "scifact dev (cited)", [], queries["dev"],
+            read_qrels(sf / "qrels_dev_beir_style_cited.tsv"))),
+        ("scifact_subset", "test", Dataset(
+            "scifact dev (evidence)", [], queries["dev"],
+            read_qrels(sf / "qrels_dev_from_evidence.tsv"))),
+    ]
+    if quick:  # deterministic subsample: every 4th query
+        for _, _, ds in sets:
+            ds.queries = dict(list(ds.queries.items())[::4])
+    return corpora, sets
+
+
+# ---- metrics ------------------------------------------------------------------------------
+def ndcg(ranked: Sequence[str], rel: dict[str, int], k: int = K) -> float:
+    """trec_eval / BEIR nDCG@k (linear gain)."""
+    dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted((g for g in rel.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall(ranked: Sequence[str], rel: dict[str, int], k: int = K) -> float:
+    relevant = {d for d, g in rel.items() if g > 0}
+    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def mrr(ranked: Sequence[str], rel: dict[str, int], k: int = K) -> float:
+    for i, d in enumerate(ranked[:k]):
+        if rel.get(d, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def evaluate(runs: dict[str, list[str]], ds: Dataset) -> tuple[float, float, float]:
+    n = len(ds.queries)
+    return (
+        sum(ndcg(runs[q], ds.qrels[q]) for q in ds.queries) / n,
+        sum(recall(runs[q], ds.qrels[q]) for q in ds.queries) / n,
+        sum(mrr(runs[q], ds.qrels[q]) for q in ds.queries) / n,
+    )
+
+
+# ---- index ----------------------------------------------------------------------------------
+class _Chunks:
+    def __init__(self, chunks: list[Chunk]) -> None:
+        self._chunks = chunks
+
+    def chunks(self, article_id: str | None = None) -> list[Chunk]:
+        return self._chunks
+
+
+class CachedQueries:
+    """Embedder wrapper: each query string embedded once per run."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.cache: dict[str, list[float]] = {}
+
+    def embed_query(self, text: str) -> list[float]:
+        if text not in self.cache:
+            self.cache[text] = self.embedder.embed_query(text)
+        return self.cache[text]
+
+
+def embed_docs(embedder: Embedder, texts: list[str], cache_dir: Path | None) -> np.ndarray:
+    key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
+    path = cache_dir / f"docs-{key}.npy" if cache_dir else None
+    if path and path.exists():
+        return np.load(path)
+    vecs = embedder.encode(texts)
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, vecs)
+    return vecs
+
+
+def build(name: str, docs: list[dict], embedder: Embedder, tmp: Path, vectors: dict):
+    chunks = [
+        Chunk(id=d["_id"], article_id=d["_id"], index=0, text=d["text"], start=0,
+              end=len(d["text"]), section="", role="report", title=d.get("title", ""))
+        for d in docs
+    ]
+    vecs = np.stack([vectors[doc_text(d)] for d in docs])
+    t1 = time.perf_counter()
+    settings = Settings(_env_file=None, index_dir=tmp / name, top_k=K, candidates=CANDIDATES)
+    store = Store(settings, embedder)
+    store.add(chunks, vecs)
+    lexical = Bm25Index(tmp / name / "bm25", _Chunks(chunks))
+    lexical.refresh()
+    t2 = time.perf_counter()
+    print(f"  {name}: {len(docs)} docs, Chroma + BM25 built in {t2 - t1:.1f} s",
+          file=sys.stderr)
+    return store, lexical, settings
+
+
+# ---- main ---------------------------------------------------------------------------------
+VARIANTS: list[tuple[str, Fusion]] = [
+    ("rrf k=60 w=.5", Fusion("rrf", 0.5)),
+    *[(f"rrf k=60 w={w}", Fusion("rrf", w)) for w in (0.3, 0.4, 0.6, 0.7)],
+    *[(f"minmax w={w}", Fusion("minmax", w)) for w in (0.3, 0.4, 0.5, 0.6, 0.7)],
+    *[(f"zscore w={w}", Fusion("zscore", w)) for w in (0.3, 0.4, 0.5, 0.6, 0.7)],
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="every 4th query only")
+    ap.add_argument("--cache-dir", type=Path, default=None, help="keep doc vectors here")
+    ap.add_argument("--variants", action="store_true", help="also print fusion variants")
+    args = ap.parse_args()
+
+    start = time.perf_counter()
+    corpora, sets = load_datasets(args.quick)
+    embedder = Embedder()
+    queries = CachedQueries(embedder)
+    print(f"fusion used by Retriever: {DEFAULT_FUSION}", file=sys.stderr)
+    rows: list[tuple[str, str, str, int, tuple[float, float, float]]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmpdir:
+        texts = sorted({doc_text(d) for docs in corpora.values() for d in docs})
+        t0 = time.perf_counter()
+        vectors = dict(zip(texts, embed_docs(embedder, texts, args.cache_dir), strict=True))
+        print(f"  {len(texts)} distinct documents embedded in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+        built = {}
+        for corpus_name, docs in corpora.items():
+            built[corpus_name] = build(corpus_name, docs, embedder, Path(tmpdir), vectors)
+        for corpus_name, role, ds in sets:
+            store, lexical, settings = built[corpus_name]
+            retriever = Retriever(store, lexical, queries, settings)
+            runs: dict[str, dict[str, list[str]]] = {}
+            cands: dict[str, tuple[list, list]] = {}
+            t0 = time.perf_counter()
+            for qid, text in ds.queries.items():
+                for mode in ("dense", "bm25", "hybrid"):
+                    passages = retriever.retrieve(text, k=K, filters=Filters(), mode=mode)
+                    runs.setdefault(mode, {})[qid] = [p.chunk.id for p in passages]
+                dense = [(c.id, s) for c, s in retriever._dense(text, CANDIDATES, Filters())]
+                bm25 = [(c.id, s) for c, s in retriever._bm25(text, CANDIDATES, Filters())]
+                cands[qid] = (dense, bm25)
+            per_query = (time.perf_counter() - t0) / max(1, len(ds.queries)) / 5
+            for mode in ("dense", "bm25", "hybrid"):
+                rows.append((ds.name, role, mode, len(ds.queries), evaluate(runs[mode], ds)))
+            if args.variants or role == "tune":
+                for label, fusion in VARIANTS:
+                    run = {q: [d for d, _ in fuse(dn, bm, fusion)][:K]
+                           for q, (dn, bm) in cands.items()}
+                    rows.append((ds.name, role, label, len(ds.queries), evaluate(run, ds)))
+            print(f"  {ds.name}: {len(ds.queries)} queries, ~{per_query * 1000:.0f} ms "
+                  f"per retrieval call", file=sys.stderr)
+
+    print(f"\n{'dataset':24} {'set':5} {'method':16} {'queries':>7} "
+          f"{'nDCG@10':>8} {'R@10':>6} {'MRR@10':>7}")
+    last = None
+    for name, role, method, n, (nd, rc, mr) in rows:
+        if last and name != last:
+            print()
+        last = name
+        print(f"{name:24} {role:5} {method:16} {n:7d} {nd:8.3f} {rc:6.3f} {mr:7.3f}")
+    verdicts = []
+    for name in dict.fromkeys(r[0] for r in rows if r[1] == "test"):
+        by = {r[2]: r[4][0] for r in rows if r[0] == name}
+        ok = by["hybrid"] > max(by["dense"], by["bm25"])
+        verdicts.append(f"{name}: hybrid {'beats' if ok else 'does NOT beat'} both "
+                        f"({by['hybrid']:.3f} vs dense {by['dense']:.3f}, bm25 {by['bm25']:.3f})")
+    print("\n" + "\n".join(verdicts))
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+"""Benchmark of the claim verifier: each signal alone, the cheap path, the combination.
+
+Sets (under ../shared/bench, never copied into the repo), deterministic subsamples:
+
+- SciFact dev (``scifact/claims_dev.jsonl``): evidence = the cited abstracts from
+  ``corpus_subset.jsonl``; labels supported / contradicted / unsupported (claims without
+  evidence sentences are labelled unsupported in the file).
+- VitaminC test (``vitaminc_sample/test.jsonl``): supports / refutes / not enough info.
+- HaluEval QA (``halueval/qa_seed_one-turn_500.jsonl``): per pair, the claim
+  "Question: ... Answer: ..." with the right answer is supported by the knowledge, with the
+  hallucinated answer it is not (gold unsupported).
+
+Thresholds are fitted on training splits only (``scifact/claims_train.jsonl`` and
+``vitaminc_sample/train_*.jsonl``), never on the test items. Printed per set and method:
+n, balanced accuracy (supported vs not), 3-way confusion matrix (rows gold, columns
+predicted: S / C / U), median latency per claim. Signal values (including the judge's three
+probabilities) are cached in the temp dir so that a rerun only refits and reprints.
+
+Usage: ``.venv/bin/python bench/verify.py [--n 100] [--train 60] [--no-judge]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, replace
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared" / "bench"
+
+from assistant.config import Settings  # noqa: E402
+from assistant.models import Chunk, Passage  # noqa: E402
+from assistant.verify.decide import Signals, Thresholds, cheap, decide  # noqa: E402
+
+LABELS = ("supported", "contradicted", "unsupported")
+REFRESH_CHEAP = False
+VITC = {"supports": "supported", "refutes": "contradicted", "not enough info": "unsupported"}
+
+
+# ---- data -------------------------------------------------------------------------------------
+def _jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _passage(doc_id: str, title: str, text: str) -> Passage:
+    chunk = Chunk(
+        id=f"{doc_id}:0", article_id=str(doc_id), index=0, text=text, start=0,
+        end=len(text), section="", role="report", title=title,
+    )
+    return Passage(chunk=chunk, score=1.0)
+
+
+def _sample(items: list, n: int, seed: int = 13) -> list:
+    items = list(items)
+    random.Random(seed).shuffle(items)
+    return items[:n]
+
+
+def scifact(split: str, n: int) -> list[dict]:
+    corpus = {str(d["_id"]): d for d in _jsonl(SHARED / "scifact" / "corpus_subset.jsonl")}
+    claims = [c for c in _jsonl(SHARED / "scifact" / f"claims_{split}.jsonl")
+              if any(str(d) in corpus for d in c["cited_doc_ids"])]  # train: 345 of 809
+    out = []
+    for c in _sample(claims, n):
+        docs = [corpus[str(d)] for d in c["cited_doc_ids"] if str(d) in corpus]
+        passages = [_passage(d["_id"], d["title"], " ".join(d["sentences"])) for d in docs]
+        out.append({"id": f"scifact-{split}-{c['id']}", "claim": c["claim"],
+                    "label": c["label"], "passages": passages})
+    return out
+
+
+def vitaminc(files: Iterable[str], n: int) -> list[dict]:
+    rows = []
+    for f in files:
+        rows += _jsonl(SHARED / "vitaminc_sample" / f)
+    out = []
+    for r in _sample(rows, n):
+        out.append({"id": f"vitc-{r['id']}", "claim": r["claim"], "label": VITC[r["label"]],
+                    "passages": [_passage(f"vitc-{r['id']}", "", r["evidence"])]})
+    return out
+
+
+def halueval(n_pairs: int) -> list[dict]:
+    out = []
+    for i, r in enumerate(_sample(_jsonl(SHARED / "halueval" / "qa_seed_one-turn_500.jsonl"),
+                                  n_pairs)):
+        p = [_passage(f"halu-{i}", "", r["knowledge"])]
+        for key, label in (("right_answer", "supported"), ("hallucinated_answer", "unsupported")):
+            claim = f"Question: {r['question']} Answer: {r[key]}"
+            out.append({"id": f"halu-{i}-{key}", "claim": claim, "label": label, "passages": p})
+    return out
+
+
+# ---- measuring --------------------------------------------------------------------------------
+def measure(items: list[dict], verifier, use_judge: bool, cache_path: Path) -> list[dict]:
+    cache: dict[str, dict] = {}
+    if cache_path.exists():
+        for row in _jsonl(cache_path):
+            cache[row["id"]] = row
+    out = []
+    with cache_path.open("a", encoding="utf-8") as fh:
+        for k, it in enumerate(items):
+            row = cache.get(it["id"])
+            if row is not None and REFRESH_CHEAP:
+                t0 = time.perf_counter()
+                sig, _ = verifier.measure(it["claim"], it["passages"], use_judge=False)
+                row = dict(row, signals=asdict(replace(sig, judge=None)),
+                           cheap_s=time.perf_counter() - t0)
+            if row is None or (use_judge and row.get("judge") is None):
+                t0 = time.perf_counter()
+                sig, sents = verifier.measure(it["claim"], it["passages"], use_judge=False)
+                cheap_s = time.perf_counter() - t0
+                judge, judge_s = None, 0.0
+                if use_judge and sig.has_evidence:
+                    t1 = time.perf_counter()
+                    judge = verifier.judge.scores(it["claim"], verifier._judge_evidence(sents))
+                    judge_s = time.perf_counter() - t1
+                row = {"id": it["id"], "signals": asdict(replace(sig, judge=None)),
+                       "judge": judge, "cheap_s": cheap_s, "judge_s": judge_s}
+                fh.write(json.dumps(row) + "\n")
+                fh.flush()
+                if (k + 1) % 10 == 0:
+                    print(f"  measured {k + 1}/{len(items)}", file=sys.stderr, flush=True)
+            row = dict(row)
+            row["label"] = it["label"]
+            out.append(row)
+    return out
+
+
+def _signals(row: dict, with_judge: bool) -> Signals:
+    s = dict(row["signals"])
+    s["numbers"] = tuple(s["numbers"])
+    s["missing_entities"] = tuple(s["missing_entities"])
+    s["judge"] = row["judge"] if with_judge else None
+    return Signals(**s)
+
+
+# ---- methods ----------------------------------------------------------------------------------
+Method = Callable[[dict, Thresholds], tuple[str, float]]  # (label, latency seconds)
+
+
+def m_numbers(row: dict, t: Thresholds) -> tuple[str, float]:
+    nums = row["signals"]["numbers"]
+    if "mismatch" in nums:
+        lab = "contradicted"
+    elif nums and all(n == "match" for n in nums):
+        lab = "supported"
+    else:
+        lab = "unsupported"
+    return lab, row["cheap_s"]
+
+
+def m_entities(row: dict, t: Thresholds) -> tuple[str, float]:
+    ok = row["signals"]["has_evidence"] and not row["signals"]["missing_entities"]
+    return ("supported" if ok else "unsupported"), row["cheap_s"]
+
+
+def m_similarity(row: dict, t: Thresholds) -> tuple[str, float]:
+    ok = row["signals"]["has_evidence"] and row["signals"]["sim"] >= t.fallback_sim
+    return ("supported" if ok else "unsupported"), row["cheap_s"]
+
+
+def m_role(row: dict, t: Thresholds) -> tuple[str, float]:
+    ok = row["signals"]["has_evidence"] and not row["signals"]["doubtful"]
+    return ("supported" if ok else "unsupported"), row["cheap_s"]
+
+
+def m_judge_argmax(row: dict, t: Thresholds) -> tuple[str, float]:
+    j = row["judge"]
+    if not j:
+        return "unsupported", row["judge_s"]
+    return max(j, key=j.get), row["judge_s"]
+
+
+def m_judge(row: dict, t: Thresholds) -> tuple[str, float]:
+    j = row["judge"]
+    if not j:
+        return "unsupported", row["judge_s"]
+    if j["supported"] >= t.judge_support:
+        return "supported", row["judge_s"]
+    if j["contradicted"] >= t.judge_contra:
+        return "contradicted", row["judge_s"]
+    return "unsupported", row["judge_s"]
+
+
+def m_cheap(row: dict, t: Thresholds) -> tuple[str, float]:
+    return decide(_signals(row, False), t).label, row["cheap_s"]
+
+
+def m_combined(row: dict, t: Thresholds) -> tuple[str, float]:
+    s = _signals(row, True)
+    needs_judge = cheap(s, t) is None
+    lat = row["cheap_s"] + (row["judge_s"] if needs_judge else 0.0)
+    return decide(s, t).label, lat
+
+
+METHODS: dict[str, Method] = {
+    "numbers alone": m_numbers,
+    "entities alone": m_entities,
+    "similarity alone": m_similarity,
+    "role/doubt alone": m_role,
+    "judge argmax (naive)": m_judge_argmax,
+    "judge, fitted thresholds": m_judge,
+    "cheap path alone": m_cheap,
+    "combination": m_combined,
+}
+
+
+def score(rows: list[dict], method: Method, t: Thresholds) -> dict:
+    conf = {g: dict.fromkeys(LABELS, 0) for g in LABELS}
+    lats = []
+    for r in rows:
+        lab, lat = method(r, t)
+        conf[r["label"]][lab] += 1
+        lats.append(lat)
+    pos = [r for r in rows if r["label"] == "supported"]
+    neg = [r for r in rows if r["label"] != "supported"]
+    tpr = conf["supported"]["supported"] / len(pos) if pos else 0.0
+    fp = sum(conf[g]["supported"] for g in ("contradicted", "unsupported"))
+    tnr = 1 - fp / len(neg) if neg else 0.0
+    acc3 = sum(conf[g][g] for g in LABELS) / len(rows) if rows else 0.0
+    return {"bacc": (tpr + tnr) / 2, "acc3": acc3, "conf": conf,
+            "median_s": statistics.median(lats) if lats else 0.0}
+
+
+def fit(rows: list[dict], judge: bool) -> Thresholds:
+    """Grid search on training rows: similarity threshold, judge thresholds, cheap cut-offs."""
+    best_t, best = Thresholds(), -1.0
+    for fs in [x / 100 for x in range(30, 90, 2)]:
+        s = score(rows, m_similarity, replace(best_t, fallback_sim=fs))["bacc"]
+        if s > best:
+            best, fs_best = s, fs
+    base = replace(Thresholds(), fallback_sim=fs_best)
+    if judge:
+        best = -1.0
+        for js, jc in itertools.product([x / 100 for x in range(10, 95, 5)],
+                                        [x / 100 for x in range(10, 80, 5)]):
+            sc = score(rows, m_judge, replace(base, judge_support=js, judge_contra=jc))
+            val = sc["bacc"] + 0.25 * sc["acc3"]
+            if val > best:
+                best, base_j = val, replace(base, judge_support=js, judge_contra=jc)
+        base = base_j
+    method = m_combined if judge else m_cheap
+    best = -1.0
+    best_t = base
+    for ss, sc_, rs, ap, ue in itertools.product(
+        [0.78, 0.82, 0.86, 0.9, 0.95], [0.7, 0.85, 1.0], [0.15, 0.2, 0.25, 0.3],
+        [0.0, 0.15, 0.3] if judge else [0.15], [True, False],
+    ):
+        t = replace(base, support_sim=ss, support_cov=sc_, reject_sim=rs, absent_penalty=ap,
+                    use_entities=ue)
+        r = score(rows, method, t)
+        val = r["bacc"] + 0.25 * r["acc3"]
+        if val > best + 1e-9:
+            best, best_t = val, t
+    return best_t
+
+
+def report(name: str, rows: list[dict], t: Thresholds, judge: bool) -> None:
+    print(f"\n== {name}: n={len(rows)} (gold S/C/U = "
+          + "/".join(str(sum(r['label'] == g for r in rows)) for g in LABELS) + ")")
+    print(f"{'method':28s} {'bal.acc':>7s} {'3-way':>6s} {'median s':>9s}   confusion "
+          "(rows gold S,C,U; cols pred S,C,U)")
+    for mname, m in METHODS.items():
+        if not judge and "judge" in mname:
+            continue
+        if not judge and mname == "combination":
+            continue
+        r = score(rows, m, t)
+        cm = " | ".join(" ".join(f"{r['conf'][g][p]:3d}" for p in LABELS) for g in LABELS)
+        print(f"{mname:28s} {r['bacc']:7.3f} {r['acc3']:6.3f} {r['median_s']:9.3f}   {cm}")
+    if judge:
+        n_j = sum(cheap(_signals(r, True), t) is None for r in rows)
+        print(f"combination: judge asked for {n_j}/{len(rows)} claims; "
+              f"median cheap-path time {statistics.median(r['cheap_s'] for r in rows)*1000:.1f} ms; "
+              f"median judge call {statistics.median([r['judge_s'] for r in rows if r['judge']] or [0]):.2f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=100, help="claims per test set (HaluEval: n/2 pairs)")
+    ap.add_argument("--train", type=int, default=60, help="training claims per train set")
+    ap.add_argument("--no-judge", action="store_true", help="cheap signals only")
+    ap.add_argument("--cache", type=Path,
+                    default=Path(tempfile.gettempdir()) / "assistant_verify_bench.jsonl")
+    ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads for the judge")
+    ap.add_argument("--refresh-cheap", action="store_true",
+                    help="recompute the cheap signals, keep cached judge scores")
+    args = ap.parse_args(argv)
+
+    # Under CPU contention (2 shared cores) one torch thread is ~10x faster than two.
+    import torch
+
+    torch.set_num_threads(1)
+    from assistant.embed import Embedder
+    from assistant.verify import LocalJudge, Verifier
+
+    judge = None
+    if not args.no_judge:
+        from assistant.llm import LocalModel
+
+        s = Settings(_env_file=None)
+        judge = LocalJudge(LocalModel(s.model_path, s.cache_dir, args.threads, 2048))
+    global REFRESH_CHEAP
+    REFRESH_CHEAP = args.refresh_cheap
+    verifier = Verifier(Embedder(), judge=judge)
+    use_judge = judge is not None
+
+    print(f"fitting on train splits: SciFact train n={args.train}, VitaminC train n={args.train}",
+          file=sys.stderr)
+    train = measure(scifact("train", args.train) + vitaminc(
+        [f"train_{i}.jsonl" for i in range(5)], args.train), verifier, use_judge, args.cache)
+    t = fit(train, use_judge)
+    print("fitted thresholds (train splits only):", asdict(t))
+    report("TRAIN (fit data, for reference)", train, t, use_judge)
+
+    sets = {
+        "SciFact dev": scifact("dev", args.n),
+        "VitaminC test": vitaminc(["test.jsonl"], args.n),
+        "HaluEval QA": halueval(args.n // 2),
+    }
+    for name, items in sets.items():
+        print(f"measuring {name} ({len(items)} claims)", file=sys.stderr)
+        rows = measure(items, verifier, use_judge, args.cache)
+        report(name, rows, t, use_judge)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""The page's handlers and its HTTP API.
+
+Fast tests drive :class:`assistant.ui.Page` with a fake assistant (tests/ui_fakes.py). The
+slow test launches the real ``python app.py`` (real embedding model, real Chroma in a temp
+dir, extractive answer writer) and drives it over loopback with ``gradio_client``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assistant import ui
+from assistant.errors import ConfigError
+from assistant.feedback import FeedbackStore
+from tests.conftest import CORPUS, REPO
+from tests.ui_fakes import FakeAssistant, make_answer
+
+
+@pytest.fixture
+def page(settings):
+    return ui.Page(FakeAssistant(settings))
+
+
+def _text(message: dict) -> str:
+    """A chat message's text as gradio_client returns it (a string or a list of parts)."""
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content)
+
+
+def _run_chat(page, question, conv, **kw):
+    updates = list(page.chat(question, conv, **kw))
+    messages, panel, conv, box = updates[-1]
+    return updates, messages, panel, conv, box
+
+
+# ---- rendering -------------------------------------------------------------------------------
+def test_answer_html_links_markers_and_marks_verdicts():
+    answer = make_answer("How big is it?")
+    out = ui.render_answer(answer, 7)
+    # each [n] is a link to the card of that source in the panel, with the quote on hover
+    assert re.search(r'<a class="cite" href="#src-7-1" title="[^"]*targets 3,000 tonnes', out)
+    assert 'href="#src-7-2"' in out
+    assert '<span class="claim ok"' in out and "✓" in out
+    assert 'data-verdict="unsupported"' in out and "no source gives an opening date" in out
+    assert 'data-verdict="contradicted"' in out and "“3,000 tonnes”" in out
+    assert "1 of 3 sentences backed" in out and "answered by extractive" in out
+    assert "\n\n" not in out  # one HTML block: markdown must not split it
+    # the article title is untrusted: escaped in the tooltip
+    assert "<b>magnets</b>" not in out and "&lt;b&gt;magnets&lt;/b&gt;" in out
+
+
+def test_sources_panel_escapes_and_marks_quotes():
+    answer = make_answer("q")
+    out = ui.render_sources([(3, answer)])
+    assert 'id="src-3-1"' in out and 'id="src-3-2"' in out
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "<mark>targets 3,000 tonnes of NdFeB magnets annually</mark>" in out
+    assert 'href="https://example.org/a"' in out
+    assert "javascript:" not in out  # only http(s) URLs become links
+    assert "REEx" in out and "2025-11-20" in out
+
+
+def test_unknown_marker_is_not_a_link():
+    answer = make_answer("q")
+    out = ui.link_markers("See [1, 9].", answer, 0)
+    assert 'href="#src-0-1"' in out and 'href="#src-0-9"' not in out
+    assert "no source [9]" in out
+
+
+# ---- chat ------------------------------------------------------------------------------------
+def test_chat_streams_then_shows_the_checked_answer(page):
+    updates, messages, panel, conv, box = _run_chat(page, "  How big is it? ", ui.Conversation())
+    assert len(updates) >= 3  # the question, streamed pieces, the final answer
+    assert box == ""
+    assert messages[0] == {"role": "user", "content": "How big is it?"}
+    assert "Searching" in updates[0][0][1]["content"]
+    assert 'class="cite"' in messages[1]["content"]
+    assert 'id="src-1-1"' in panel
+    assert conv.answers[1].question == "How big is it?"
+
+
+def test_follow_up_gets_the_conversation_and_filters(settings):
+    fake = FakeAssistant(settings)
+    page = ui.Page(fake)
+    *_, conv, _ = _run_chat(page, "How big is the plant?", ui.Conversation())
+    _, messages, panel, conv, _ = _run_chat(
+        page, "Who builds it?", conv, since="2025-07-01", until="2025-12-31 00:00:00",
+        outlets=["REEx"], backend="extractive",
+    )
+    question, history, filters, backend = fake.calls[-1]
+    assert question == "Who builds it?"
+    assert [t.role for t in history] == ["user", "assistant"]
+    assert history[0].text == "How big is the plant?"
+    assert str(filters.since) == "2025-07-01" and str(filters.until) == "2025-12-31"
+    assert filters.sources == ("REEx",) and backend == "extractive"
+    assert len(messages) == 4 and sorted(conv.answers) == [1, 3]
+    assert panel.index('id="src-3-1"') < panel.index('id="src-1-1"')  # newest first
+
+
+def test_bad_date_is_a_friendly_message(page):
+    _, messages, *_ = _run_chat(page, "q", ui.Conversation(), since="last tuesday")
+    assert "is not a date (use YYYY-MM-DD)" in messages[-1]["content"]
+    _, messages, *_ = _run_chat(page, "q", ui.Conversation(), since="2025-02-01",
+                                until="2025-01-01")
+    assert "after" in messages[-1]["content"]
+
+
+def test_failure_shows_a_message_not_a_trace(settings, caplog):
+    page = ui.Page(FakeAssistant(settings, fail=True))
+    with caplog.at_level(logging.ERROR, logger="assistant.ui"):
+        _, messages, _, conv, _ = _run_chat(page, "q", ui.Conversation())
+    shown = messages[-1]["content"]
+    assert "language model failed" in shown
+    assert "secret stack detail" not in shown and "Traceback" not in shown
+    assert any(r.exc_info for r in caplog.records)  # logged with the exception
+    assert conv.answers == {}
+
+
+def test_empty_question_does_nothing(page):
+    [(messages, _, conv, _)] = list(page.chat("   ", ui.Conversation()))
+    assert messages == [] and conv.turns == []
+
+
+# ---- feedback --------------------------------------------------------------------------------
+def test_rating_and_comment_are_stored(page):
+    *_, conv, _ = _run_chat(page, "How big is it?", ui.Conversation())
+    html, conv = page.rate(conv, "", 0, False)  # the user's message cannot be rated
+    assert "Only answers" in html
+    html, conv = page.rate(conv, "", 1, False)
+    assert "not helpful" in html
+    html, conv, box = page.comment(conv, "the year is wrong")
+    assert "saved" in html and box == ""
+    [row] = page.feedback.rows()
+    assert (row.rating, row.comment, row.face) == ("down", "the year is wrong", "web")
+    assert row.question == "How big is it?" and row.answer.startswith("The Pahang plant")
+    assert [v["label"] for v in row.verdicts] == ["supported", "unsupported", "contradicted"]
+    page.rate(conv, "", 1, True)  # changing one's mind updates the same row
+    assert [r.rating for r in page.feedback.rows()] == ["up"]
+
+
+def test_comment_before_rating_is_refused(page):
+    html, _, box = page.comment(ui.Conversation(), "hello")
+    assert "first" in html and box == "hello"
+
+
+# ---- fact-check ------------------------------------------------------------------------------
+def test_check_table_and_exports(page):
+    rows, summary, files = page.check("Lynas builds 3,000 tonnes of magnets.")
+    assert [r[1].split(" ")[1] for r in rows] == ["supported", "unsupported", "contradicted"]
+    assert rows[0][2].startswith("targets 3,000") and rows[0][4] == "2025-11-20"
+    assert "3 claims" in summary
+    csv_path, json_path = map(Path, files)
+    assert csv_path.read_text().splitlines()[0].startswith("claim,verdict,evidence_quote")
+    assert '"contradicted"' in json_path.read_text()
+    assert page.check("  ")[1].count("Paste") == 1
+
+
+# ---- library ---------------------------------------------------------------------------------
+def test_upload_validates_types_sizes_and_reports_per_file(settings, tmp_path):
+    fake = FakeAssistant(settings.model_copy(update={"upload_max_bytes": 100}))
+    page = ui.Page(fake)
+    good = tmp_path / "new article.md"
+    good.write_text("# Title\n\nLynas expands.")
+    exe = tmp_path / "tool.exe"
+    exe.write_bytes(b"MZ\x00\x01")
+    big = tmp_path / "big.txt"
+    big.write_text("x" * 500)
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(b"\x00\x01\x02binary")
+    report, rows, outlets, header = page.upload([str(good), str(exe), str(big), str(binary)])
+    assert "tool.exe</b>: refused: “.exe” files are not accepted" in report
+    assert "big.txt</b>: refused: 0.0 MB is over the upload limit" in report
+    assert "blob.txt</b>: binary file" in report
+    assert "new article.md</b>: indexed" in report
+    # only valid files reach the ingest, copied to index/uploads under a safe name
+    [inputs] = fake.ingested
+    assert [Path(i).name for i in inputs] == ["new_article.md", "blob.txt"]
+    uploads = settings.index_dir / "uploads"
+    assert sorted(p.name for p in uploads.iterdir()) == ["new_article.md"]  # failed one removed
+    titles = [r[0] for r in rows]
+    assert "Malaysia <b>magnets</b> 1" in titles and "new_article" in titles
+    assert outlets["choices"] == ["Azernews", "REEx"]
+    assert "3 articles" in header
+
+
+def test_fetch_needs_a_web_address(page):
+    report, rows, _, _ = page.fetch("ftp://example.org/feed")
+    assert "http:// or https://" in report and len(rows) == 2
+
+
+def test_launch_kwargs(settings):
+    kw = ui.launch_kwargs(settings)
+    assert kw["share"] is False and kw["server_name"] == "127.0.0.1" and kw["auth"] is None
+    assert kw["max_file_size"] == settings.upload_max_bytes
+    s = settings.model_copy(update={"auth_user": "ann", "auth_password": "pw"})
+    assert ui.launch_kwargs(s)["auth"] == ("ann", "pw")
+    with pytest.raises(ConfigError):
+        ui.launch_kwargs(settings.model_copy(update={"auth_user": "ann"}))
+
+
+# ---- the HTTP API, in process, with the fake -------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_api_endpoints_with_fake(settings, monkeypatch, tmp_path):
+    from gradio_client import Client
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    s = settings.model_copy(update={"port": _free_port()})
+    app = ui.build_app(FakeAssistant(s), FeedbackStore(tmp_path / "fb.sqlite3"))
+    ui.launch(app, s, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{s.port}/", verbose=False)
+        names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+        assert {"/chat", "/ask", "/check", "/upload", "/library", "/comment"} <= names
+        data = client.predict("How big is it?", "", "", [], "", api_name="/ask")
+        assert data["claims"][1]["verdict"]["label"] == "unsupported"
+        messages, panel, _box = client.predict(
+            "How big is it?", None, None, [], "extractive", api_name="/chat"
+        )
+        assert 'href="#src-1-1"' in _text(messages[-1]) and 'id="src-1-1"' in panel
+    finally:
+        app.close()
+
+
+# ---- the real app, over loopback -------------------------------------------------------------
+def start_app(tmp_path: Path, backend: str, extra_env: dict[str, str] | None = None):
+    """Start ``python app.py`` on a free loopback port; returns (process, url, log path)."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "ASSISTANT_INDEX_DIR": str(tmp_path / "index"),
+        "ASSISTANT_CORPUS_DIR": str(CORPUS),
+        "ASSISTANT_BACKEND": backend,
+        "ASSISTANT_PORT": str(port),
+        "ASSISTANT_HOST": "127.0.0.1",
+        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+        **(extra_env or {}),
+    }
+    log = tmp_path / "app.log"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "app.py")], cwd=tmp_path, env=env,
+        stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"app.py exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "gradio_api/info", timeout=2).status_code == 200:
+                return proc, url, log
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    proc.kill()
+    raise AssertionError(f"app.py did not come up:\n{log.read_text()[-3000:]}")
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.slow
+def test_real_app_over_gradio_client(tmp_path):
+    from gradio_client import Client
+
+    proc, url, log = start_app(tmp_path, "extractive")
+    try:
+        client = Client(url, verbose=False)
+        question = "How many tonnes of NdFeB magnets a year does the Lynas and JS Link plan target?"
+        data = client.predict(question, "", "", [], "", api_name="/ask")
+        assert data["backend"] == "extractive" and not data["abstained"]
+        assert "3,000" in data["text"]
+        assert data["citations"], data
+        source_text = {s["number"]: s["passage"]["chunk"]["text"] for s in data["sources"]}
+        for cit in data["citations"]:
+            assert cit["quote"] and cit["quote"] in source_text[cit["number"]]
+        labels = [c["verdict"]["label"] for c in data["claims"] if c["verdict"]]
+        assert labels and set(labels) <= {"supported", "unsupported", "contradicted"}
+        assert "supported" in labels
+        # the chat handler: the rendered answer links [n] to source cards with the quote
+        messages, panel, _box = client.predict(question, None, None, [], "", api_name="/chat")
+        final = _text(messages[-1])
+        assert "3,000" in final and 'class="cite"' in final and "data-turn" in final
+        n = int(re.search(r'href="#src-1-(\d+)"', final).group(1))
+        assert f'id="src-1-{n}"' in panel and "<mark>" in panel
+        rows = client.predict(api_name="/library")
+        assert len(rows["data"]) == len(list(CORPUS.iterdir()))
+    finally:
+        stop_app(proc)
+
+
+@pytest.mark.slow
+def test_real_app_restart_reuses_the_index(tmp_path):
+    proc, url, log = start_app(tmp_path, "extractive")
+    stop_app(proc)
+    first = log.read_text()
+    assert re.search(r"index ready in [\d.]+s: 2 added", first), first[-2000:]
+    proc, url, log = start_app(tmp_path, "extractive")
+    try:
+        text = log.read_text()
+        assert re.search(r"index ready in [\d.]+s: 0 added, 0 updated, 2 unchanged", text), text
+    finally:
+        stop_app(proc)
+
+
+def test_app_py_is_a_thin_entry_point():
+    text = (REPO / "app.py").read_text()
+    assert "from assistant.ui import main" in text and len(text.splitlines()) < 10
