@@ -49,6 +49,7 @@ from assistant.extractive import (
     RELEVANCE_FLOOR,
     ScoredSentence,
     cite,
+    encode_cached,
     pick_extractive,
     rank_sentences,
     words,
@@ -198,6 +199,35 @@ def parse_answer(text: str, n_sources: int) -> tuple[str, list[Claim], list[int]
     return cleaned, claims, invalid
 
 
+def render(claims: Sequence[Claim]) -> str:
+    """``render([Claim("Lynas grew.", [1])]) -> "Lynas grew [1]."``"""
+    out = []
+    for c in claims:
+        marks = "".join(f"[{n}]" for n in c.citations)
+        if not marks:
+            out.append(c.text)
+            continue
+        body = c.text.rstrip()
+        end = body[-1] if body and body[-1] in ".!?" else "."
+        out.append(f"{body.rstrip('.!?')} {marks}{end}")
+    return " ".join(out)
+
+
+def _claim_terms(text: str) -> list[str]:
+    """Figures and proper names of a sentence (not its first word), lower-case:
+    ``_claim_terms("JS Link targets 3,000 tonnes in Pahang.") -> ["link", "3000", "pahang"]``."""
+    toks = re.findall(r"[A-Za-z][A-Za-z0-9\-]*|\d[\d,.]*\d|\d", text)
+    out: list[str] = []
+    for i, tok in enumerate(toks):
+        w = words(tok)
+        if not w:
+            continue
+        if tok[0].isdigit() or (i > 0 and tok[0].isupper()):
+            if w[0] not in out and w[0] not in {"i", "a"}:
+                out.append(w[0])
+    return out
+
+
 class _StreamFilter:
     """Holds back ``[..]`` markers until closed (dropping invalid ones) and a leading
     ``NOT_IN_SOURCES``, so that streamed tokens never show an invalid citation."""
@@ -251,10 +281,10 @@ class _StreamFilter:
 
 def _header(p: Passage) -> str:
     c = p.chunk
-    title = c.title if len(c.title) <= 60 else c.title[:57].rstrip() + "..."
+    title = c.title if len(c.title) <= 48 else c.title[:45].rstrip() + "..."
     role = "DOUBTED" if c.role in DOUBTING_ROLES else c.role
-    date = c.published.isoformat() if c.published else "undated"
-    return f"{title}; {c.source or 'unknown outlet'}; {date}; {role}"
+    parts = [title, c.source, c.published.isoformat() if c.published else "", role]
+    return "; ".join(p for p in parts if p)
 
 
 class AnswerChain:
@@ -322,7 +352,7 @@ class AnswerChain:
             return
 
         t = time.perf_counter()
-        ranked = rank_sentences(query if earlier else question, passages, self.embedder)
+        ranked = rank_sentences(question, passages, self.embedder, context=earlier)
         sources, shown = self._number_sources(passages, ranked)
         answer.sources = sources
         timings["select"] = time.perf_counter() - t
@@ -360,9 +390,11 @@ class AnswerChain:
         if not text.strip() or text.strip().startswith(NOT_IN_SOURCES):
             yield from self._abstain(answer, [], t0)
             return
-        cleaned, claims, invalid = parse_answer(text, len(sources))
-        cleaned, claims = self._mark_doubted(cleaned, claims, sources)
-        answer.text, answer.claims, answer.invalid_citations = cleaned, claims, invalid
+        _, claims, invalid = parse_answer(text, len(sources))
+        self._repair_citations(claims, sources)
+        self._mark_doubted(claims, sources)
+        answer.text = render(claims)
+        answer.claims, answer.invalid_citations = claims, invalid
         answer.citations = self._citations(claims, sources, ranked)
         yield from self._verify(answer, sources)
         timings["total"] = time.perf_counter() - t0
@@ -452,23 +484,46 @@ class AnswerChain:
         yield StreamEvent("token", answer.text)
         yield StreamEvent("answer", answer=answer)
 
-    def _mark_doubted(
-        self, text: str, claims: list[Claim], sources: Sequence[Source]
-    ) -> tuple[str, list[Claim]]:
+    def _repair_citations(self, claims: list[Claim], sources: Sequence[Source]) -> None:
+        """Move a citation to the source that holds the sentence's names and figures.
+
+        A small model sometimes cites a neighbouring source: "JS Link is the Korean partner
+        [3]" where only [1] names JS Link. If the cited source lacks some of the claim's
+        figures or proper names and another source holds all of them, the number is replaced.
+        Claims whose terms no source holds keep their numbers (verification flags them).
+        """
+        texts = [s.chunk.text for s in sources]
+        hays = [_haystack([s.passage]) for s in sources]
+        for claim in claims:
+            terms = _claim_terms(claim.text)
+            if not terms or not claim.citations:
+                continue
+
+            def cover(i: int, terms: list[str] = terms) -> float:
+                hay = hays[i]
+                return sum(1 for t in terms if t in hay or t[:6] in hay) / len(terms)
+
+            fixed: list[int] = []
+            for n in claim.citations:
+                if cover(n - 1) < 1.0:
+                    full = [i + 1 for i in range(len(texts)) if cover(i) == 1.0]
+                    if full:
+                        m = next((x for x in full if x not in claim.citations), full[0])
+                        logger.info("citation [%d] -> [%d] for %r", n, m, claim.text)
+                        n = m
+                if n not in fixed:
+                    fixed.append(n)
+            claim.citations = fixed
+
+    def _mark_doubted(self, claims: list[Claim], sources: Sequence[Source]) -> None:
         """A sentence backed only by DOUBTED passages is phrased as a doubted claim."""
         for claim in claims:
             if not claim.citations or _ATTRIBUTED.search(claim.text):
                 continue
             cited = [sources[n - 1].chunk for n in claim.citations]
-            if not all(c.role in DOUBTING_ROLES for c in cited):
-                continue
-            outlet = cited[0].source or "the source"
-            base = claim.text.rstrip(".!?")
-            new = f"{base}, a claim {outlet} doubts."
-            marks = "".join(f"[{n}]" for n in claim.citations)
-            text = text.replace(f"{base} {marks}", f"{base}, a claim {outlet} doubts {marks}", 1)
-            claim.text = new
-        return text, claims
+            if all(c.role in DOUBTING_ROLES for c in cited):
+                outlet = cited[0].source or "the source"
+                claim.text = f"{claim.text.rstrip('.!?')}, a claim {outlet} doubts."
 
     def _citations(
         self,
@@ -483,7 +538,7 @@ class AnswerChain:
         cited_claims = [c for c in claims if c.citations]
         if not cited_claims:
             return []
-        vecs = np.asarray(self.embedder.encode([c.text for c in cited_claims]), dtype=np.float32)
+        vecs = encode_cached(self.embedder, [c.text for c in cited_claims])
         out: list[Citation] = []
         seen: set[tuple[int, int, int]] = set()
         for claim, vec in zip(cited_claims, vecs, strict=True):

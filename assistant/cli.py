@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import AssistantError
@@ -192,7 +193,73 @@ def cmd_check(args: argparse.Namespace, assistant: Assistant) -> int:
     return 0
 
 
+def _flag(claim: Any) -> str | None:
+    """One line for an answer sentence the sources do not back, else None."""
+    if not claim.citations:
+        return f"! not cited: {claim.text}"
+    verdict = claim.verdict
+    if verdict is not None and verdict.label != "supported":
+        why = f" ({verdict.reason})" if verdict.reason else ""
+        return f"! {verdict.label}: {claim.text}{why}"
+    if verdict is not None and not verdict.cited_ok:
+        return f"! backed by another source than the one cited: {claim.text}"
+    return None
+
+
+def cmd_ask(args: argparse.Namespace, assistant: Assistant) -> int:
+    from assistant.models import Turn
+
+    if args.backend and args.backend != assistant.settings.backend:
+        assistant = Assistant(assistant.settings.model_copy(update={"backend": args.backend}))
+    history = [Turn("user", q) for q in (args.after or [])]
+    live = sys.stdout.isatty() and not args.json
+    answer = None
+    streamed = ""
+    for event in assistant.ask_stream(args.question, history, _filters(args)):
+        if event.kind == "status" and not args.json:
+            print(f"... {event.text}", file=sys.stderr)
+        elif event.kind == "token" and live:
+            streamed += event.text
+            print(event.text, end="", flush=True)
+        elif event.kind == "answer":
+            answer = event.answer
+    if answer is None:
+        raise AssistantError("no answer was produced")
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, default=str))
+        return 0
+    if live:
+        print()
+    if not live or streamed.strip() != answer.text.strip():
+        print(answer.text)
+    if answer.notice:
+        print(f"note: {answer.notice}")
+    for claim in answer.claims:
+        flag = _flag(claim)
+        if flag:
+            print(flag)
+    if answer.invalid_citations:
+        nums = ", ".join(f"[{n}]" for n in answer.invalid_citations)
+        print(f"! removed citation numbers that name no source: {nums}")
+    if answer.sources:
+        print()
+        print("Nearest sources:" if answer.abstained else "Sources:")
+    cited = {c.number for c in answer.citations}
+    for src in answer.sources:
+        if not answer.abstained and cited and src.number not in cited:
+            continue
+        c = src.chunk
+        when = c.published.isoformat() if c.published else "undated"
+        outlet = c.source or "-"
+        print(f"[{src.number}] {c.title} - {outlet}, {when}" + (f" <{c.url}>" if c.url else ""))
+        for cit in answer.citations:
+            if cit.number == src.number:
+                print(f'    "{cit.quote}"')
+    return 0
+
+
 COMMANDS: dict[str, Handler] = {
+    "ask": cmd_ask,
     "check": cmd_check,
     "ingest": cmd_ingest,
     "sources": cmd_sources,
@@ -236,6 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="first N questions and first N claims")
     p.add_argument("--out", type=Path, help="write the JSON report (per-item results) here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("ask", help="ask a question; the answer cites its sources [n]")
+    p.add_argument("question")
+    p.add_argument("--backend", choices=("local", "openai", "extractive"))
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p.add_argument(
+        "--after", action="append", metavar="QUESTION",
+        help="an earlier question of the conversation (repeatable), for follow-ups",
+    )
+    _add_filter_args(p)
 
     p = sub.add_parser("check", help="fact-check a text or a file against the corpus")
     p.add_argument("text", metavar='"TEXT"|FILE|-', help="the text, a file path, or - for stdin")

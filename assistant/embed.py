@@ -99,7 +99,8 @@ class Embedder(Embeddings):
     def count_tokens(self, text: str) -> int:
         """Word pieces of ``text`` without special tokens: ``count_tokens("rare earths") -> 3``."""
         tok = self.model.tokenizer
-        return len(tok(text, add_special_tokens=False, truncation=False)["input_ids"])
+        ids = tok(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        return len(ids)
 
     # ---- vectors ----------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> np.ndarray:

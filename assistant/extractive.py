@@ -18,6 +18,8 @@ were set by hand on the shipped corpus and a handful of unanswerable questions.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,21 +127,65 @@ def passage_sentences(passage: Passage) -> list[tuple[int, int, str]]:
     return out
 
 
+_CACHE_SIZE = 20_000
+_vector_cache: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def encode_cached(embedder: Any, texts: Sequence[str]) -> np.ndarray:
+    """``embedder.encode(texts)`` with an LRU cache of sentence vectors (per embedder).
+
+    Passages come back again and again (follow-ups, popular articles), and embedding their
+    sentences is the largest cost of an extractive answer.
+    """
+    key = id(embedder)
+    with _cache_lock:
+        missing = [t for t in dict.fromkeys(texts) if (key, t) not in _vector_cache]
+    if missing:
+        vecs = np.asarray(embedder.encode(missing), dtype=np.float32)
+        with _cache_lock:
+            for t, v in zip(missing, vecs, strict=True):
+                _vector_cache[(key, t)] = v
+            while len(_vector_cache) > _CACHE_SIZE:
+                _vector_cache.popitem(last=False)
+    with _cache_lock:
+        out = []
+        for t in texts:
+            v = _vector_cache.get((key, t))
+            if v is None:  # evicted by another thread meanwhile
+                v = np.asarray(embedder.encode([t]), dtype=np.float32)[0]
+            else:
+                _vector_cache.move_to_end((key, t))
+            out.append(v)
+    return np.stack(out) if out else np.zeros((0, 384), dtype=np.float32)
+
+
 def rank_sentences(
-    question: str, passages: Sequence[Passage], embedder: Any
+    question: str, passages: Sequence[Passage], embedder: Any, context: str = ""
 ) -> list[ScoredSentence]:
-    """Every usable sentence of ``passages`` scored against ``question``, best first."""
+    """Every usable sentence of ``passages`` scored against ``question``, best first.
+
+    With ``context`` (the earlier question of a follow-up) similarity is
+    ``0.7 * sim(question) + 0.3 * sim(context + question)``: the follow-up decides, the
+    conversation breaks ties.
+    """
     items: list[tuple[int, int, int, str]] = []
     for i, p in enumerate(passages):
         for s, e, sent in passage_sentences(p):
             items.append((i, s, e, sent))
     if not items:
         return []
-    vecs = np.asarray(embedder.encode([question] + [it[3] for it in items]), dtype=np.float32)
-    sims = vecs[1:] @ vecs[0]
+    queries = [question] + ([f"{context} {question}"] if context else [])
+    qv = np.asarray(embedder.encode(queries), dtype=np.float32)
+    vecs = encode_cached(embedder, [it[3] for it in items])
+    sims = vecs @ qv[0]
+    if context:
+        sims = 0.7 * sims + 0.3 * (vecs @ qv[1])
     terms = content_words(question)
+    if context:
+        terms += [t for t in content_words(context) if t not in terms]
     ranked = [
-        ScoredSentence(i, s, e, sent, float(sim), overlap(terms, sent), vecs[k + 1])
+        ScoredSentence(i, s, e, sent, float(sim), overlap(terms, sent), vecs[k])
         for k, ((i, s, e, sent), sim) in enumerate(zip(items, sims, strict=True))
     ]
     ranked.sort(key=lambda r: r.score, reverse=True)

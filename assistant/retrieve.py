@@ -113,7 +113,8 @@ def convex(
     """Convex combination of normalised scores (``how``: ``minmax`` or ``zscore``).
 
     An id missing from a list gets that list's lowest normalised value.
-    ``convex([[("a", 2.0), ("b", 1.0)], [("b", 9.0)]], [0.5, 0.5])`` -> b first (0.5 + 0.5).
+    ``convex([[("a", 2), ("b", 1.5), ("x", 1)], [("b", 9), ("c", 1)]], [0.5, 0.5])``
+    -> ``[("b", 0.75), ("a", 0.5), ("x", 0.0), ("c", 0.0)]``.
     """
     norms = [_normalise(first_occurrences(lst), how) for lst in lists]
     keys: list[T] = []

@@ -103,6 +103,12 @@ class TokenMaskingFilter(logging.Filter):
         if masked != message:
             record.msg = masked
             record.args = None
+        if record.exc_info and not record.exc_text:  # tracebacks may quote tokens too
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_tokens(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_tokens(record.stack_info)
         return True
 
 
@@ -243,15 +249,17 @@ class SlackBot:
         self._answers_lock = threading.Lock()
         self.listener_pool = TrackingExecutor(8, "slack-listener")
         self.job_pool = TrackingExecutor(max(1, settings.concurrency), "slack-job")
+        auth: dict[str, Any] = {"client": client}
         if client is None:
             if not settings.slack_bot_token:
                 raise ConfigError("SLACK_BOT_TOKEN is not set (a bot token, xoxb-...)")
-            kwargs: dict[str, Any] = {"token": settings.slack_bot_token}
             if settings.slack_api_url:
-                kwargs["base_url"] = settings.slack_api_url.rstrip("/") + "/"
-            client = WebClient(**kwargs)
+                base_url = settings.slack_api_url.rstrip("/") + "/"
+                auth = {"client": WebClient(token=settings.slack_bot_token, base_url=base_url)}
+            else:  # Bolt builds its own client (and warns if given both a client and a token)
+                auth = {"token": settings.slack_bot_token}
         self.app = App(
-            client=client,
+            **auth,
             # "" (not None) so that Bolt does not read the environment itself
             signing_secret=settings.slack_signing_secret or "",
             process_before_response=False,
@@ -654,7 +662,7 @@ def run(settings: Settings, assistant: Any | None = None) -> None:
     try:
         bot = SlackBot(assistant, settings)
     except Exception as exc:  # auth.test failed: bad token, no network
-        raise ConfigError(f"cannot connect to Slack: {type(exc).__name__}") from exc
+        raise ConfigError(f"cannot connect to Slack: {mask_tokens(str(exc))}") from exc
     if settings.slack_mode == "socket":
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

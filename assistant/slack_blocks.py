@@ -225,13 +225,10 @@ def mark_sentences(text: str, claims: Sequence[Claim]) -> str:
     cursor = 0
     for claim in claims:
         v = claim.verdict
-        needle = escape(claim.text.strip())
-        if not needle:
+        span = _locate(out, escape(claim.text.strip()), cursor)
+        if span is None:
             continue
-        pos = out.find(needle, cursor)
-        if pos < 0:
-            continue
-        end = pos + len(needle)
+        end = span[1]
         if v is not None and v.label != "supported":
             icon = " " + ICONS.get(v.label, ":warning:")
             out = out[:end] + icon + out[end:]
@@ -240,10 +237,36 @@ def mark_sentences(text: str, claims: Sequence[Claim]) -> str:
     return out
 
 
+_MARKERS = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
+_TAIL = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*[.!?]?(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*")
+
+
+def _locate(text: str, sentence: str, start: int) -> tuple[int, int] | None:
+    """Where ``sentence`` sits in ``text`` (from ``start``), tolerating moved ``[n]`` markers:
+    the claim "It opens in 2026." matches "It opens in 2026 [1]." including its marker."""
+    if not sentence:
+        return None
+    pos = text.find(sentence, start)
+    if pos >= 0:
+        end = pos + len(sentence)
+    else:
+        core = _MARKERS.sub("", sentence).strip().rstrip(".!?").strip()
+        if len(core) < 8:
+            return None
+        pos = text.find(core, start)
+        if pos < 0:
+            return None
+        end = pos + len(core)
+    tail = _TAIL.match(text, end)
+    return pos, (tail.end() if tail else end)
+
+
 def source_line(source: Source) -> str:
     """``*[1]* <url|Title> · Outlet · 2025-01-31``."""
     chunk = source.chunk
     parts = [f"*[{source.number}]* " + link(chunk.url, chunk.title or chunk.article_id)]
+    if chunk.section and chunk.section.strip() != chunk.title.strip():
+        parts.append("_" + escape(trim(chunk.section, 80)) + "_")
     if chunk.source:
         parts.append(escape(chunk.source))
     if chunk.published:

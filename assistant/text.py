@@ -11,7 +11,8 @@ Rules (pure Python, one regex pass per line, no model):
   line starting with a lower-case letter is a hard-wrapped paragraph and is joined.
 - Inside a line, ``.``, ``!``, ``?`` or ``...`` (plus closing quotes/brackets) followed by
   whitespace end a sentence unless the next word starts with a lower-case letter (other
-  than a mixed-case name such as ``iPSCs``, ``mRNA``) or a continuation mark (``, ; : )``).
+  than a mixed-case name or code such as ``iPSCs``, ``mRNA``, ``p53``) or a continuation
+  mark (``, ; : )``).
 - Not a boundary: titles and other abbreviations that are never final (``Dr.``, ``Mr.``,
   ``No.``, ``e.g.``, ``Jan.``, ...), single initials (``J. Smith``), list markers (``1. ``),
   and decimals (``16.1``, ``US$600.5``: no whitespace after the dot).
@@ -33,14 +34,15 @@ __all__ = ["split_sentences", "sentences"]
 # Never end a sentence after these (compared lower-case, without the final dot).
 _NEVER_FINAL = frozenset(
     """
-    mr mrs ms dr prof sr jr st mt ft gen col lt sgt capt cmdr adm gov sen rep rev hon pres
-    sec dept no nos vol vols fig figs p pp ch art sec approx ca cf vs v e.g i.e etc.al al
-    jan feb mar apr jun jul aug sep sept oct nov dec est min max mln bn tn
+    mr mrs ms dr prof st mt ft gen col lt sgt capt cmdr adm gov sen rep rev hon pres dept
+    approx cf vs v e.g i.e al jan feb mar apr jun jul aug sep sept oct nov dec
     """.split()
 )
+# Not final when a number follows ("No. 3", "p. 12", "Fig. 2", "ca. 1900").
+_BEFORE_NUMBER = frozenset("no nos p pp fig figs vol vols ch art sec ca".split())
 # End a sentence after these only when the next word is a typical sentence opener.
 _MAYBE_FINAL = frozenset(
-    "ltd inc co corp plc bhd llc ag sa nv bv gmbh etc jr sr".split()
+    "ltd inc co corp plc bhd llc ag sa nv bv gmbh etc jr sr bn tn mln min max a.m p.m".split()
 )
 _OPENERS = frozenset(
     """
@@ -53,6 +55,7 @@ _OPENERS = frozenset(
 _TERMINAL = re.compile(r"""(?:\.{2,}|…|[.!?])[.!?]*['"’”»)\]]*(?=\s)""")
 _LIST_MARKER = re.compile(r"^(?:\d{1,3}|[A-Za-z]|[ivxIVX]{1,4})[.)]$")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
+_NEXT_TOKEN = re.compile(r"[a-z][\w-]*")
 _NEXT_WORD = re.compile(r"[\"'“‘(\[]*([A-Za-z]+)")
 _CITES_AFTER = re.compile(r"(?:[ \t]*\[\d+(?:\s*[,;–-]\s*\d+)*\])+")
 _TERMINAL_END = re.compile(r"""[.!?:;…]['"’”»)\]]*$""")
@@ -80,9 +83,9 @@ def _is_boundary(text: str, seg_start: int, dot_end: int, match: re.Match[str]) 
         return False
     if nxt.islower():
         # A lower-case start continues the sentence, except mixed-case names ("iPSCs", "mRNA").
-        w = _NEXT_WORD.match(text, j)
-        word = w.group(1) if w else ""
-        if not any(c.isupper() for c in word[1:]):
+        w = _NEXT_TOKEN.match(text, j)
+        word = w.group(0) if w else ""
+        if not any(c.isupper() or c.isdigit() for c in word[1:]):
             return False
     punct = match.group(0)
     if not punct.startswith(".") or punct.startswith(".."):
@@ -99,6 +102,8 @@ def _is_boundary(text: str, seg_start: int, dot_end: int, match: re.Match[str]) 
     word = wm.group(1)
     low = word.lower()
     if low in _NEVER_FINAL:
+        return False
+    if low in _BEFORE_NUMBER and (nxt.isdigit() or nxt in "IVXivx#"):
         return False
     if len(word) == 1 and word.isupper():
         return False  # an initial: "J. Smith"

@@ -219,11 +219,20 @@ def _evidence_note(ev: Evidence, answer: Answer, turn: int) -> str:
     return f"{ref}“{esc(_short(ev.quote, 220))}”"
 
 
+def _claim_body(claim: Claim, answer: Answer, turn: int) -> str:
+    """The sentence with its [n] links; links go before the final full stop (``... year [1].``)."""
+    text = claim.text.strip()
+    if _MARKER.search(text) or not claim.citations:
+        return link_markers(esc(text), answer, turn)
+    links = "".join(_cite_link(answer, turn, n) for n in claim.citations)
+    if text and text[-1] in ".!?":
+        return f"{esc(text[:-1].rstrip())} {links}{esc(text[-1])}"
+    return f"{esc(text)} {links}"
+
+
 def render_claim(claim: Claim, answer: Answer, turn: int) -> str:
     """One answer sentence with its [n] links and its verdict mark."""
-    body = link_markers(esc(claim.text), answer, turn)
-    if claim.citations and not _MARKER.search(claim.text):
-        body += "".join(_cite_link(answer, turn, n) for n in claim.citations)
+    body = _claim_body(claim, answer, turn)
     verdict = claim.verdict
     if verdict is None:
         return f'<span class="claim">{body}</span>'
@@ -232,12 +241,12 @@ def render_claim(claim: Claim, answer: Answer, turn: int) -> str:
         note = ""
         if not verdict.cited_ok and verdict.evidence:
             note = (
-                '<span class="why">backed by another source: '
+                '<span class="why other">backed by another source: '
                 f"{_evidence_note(verdict.evidence[0], answer, turn)}</span>"
             )
         tip = esc(reason or "backed by the cited source")
         return (
-            f'<span class="claim ok" title="{tip}">{body}'
+            f'<span class="claim ok" data-verdict="supported" title="{tip}">{body}'
             f'<span class="mark ok" aria-label="supported">✓</span></span>{note}'
         )
     if verdict.label == "contradicted":
@@ -262,32 +271,46 @@ def render_claim(claim: Claim, answer: Answer, turn: int) -> str:
     )
 
 
+def _paragraph_breaks(text: str, claims: Sequence[Claim]) -> set[int]:
+    """Indices of claims that start a new paragraph in ``text`` (best effort)."""
+    breaks, pos = set(), 0
+    for i, claim in enumerate(claims):
+        head = claim.text.strip().rstrip(".!?")[:30]
+        at = text.find(head, pos) if head else -1
+        if at < 0:
+            continue
+        if i and "\n\n" in text[pos:at]:
+            breaks.add(i)
+        pos = at + len(head)
+    return breaks
+
+
 def render_answer(answer: Answer, turn: int) -> str:
     """The checked answer as one HTML block (no blank lines, so markdown leaves it alone).
 
-    Claims are located in ``answer.text`` in order, so paragraph breaks and any text between
-    claims are kept; a claim not found there is appended.
+    Built from the claims (one per sentence, each with its links and verdict); paragraph
+    breaks of ``answer.text`` are kept. An answer without claims shows its text with links.
     """
-    text = answer.text or ""
-    parts: list[str] = []
-    pos = 0
-    for claim in answer.claims:
-        at = text.find(claim.text, pos) if claim.text else -1
-        if at < 0:
-            parts.append(" " + render_claim(claim, answer, turn))
-            continue
-        parts.append(link_markers(esc(text[pos:at]), answer, turn))
-        parts.append(render_claim(claim, answer, turn))
-        pos = at + len(claim.text)
-    parts.append(link_markers(esc(text[pos:]), answer, turn))
-    body = "".join(parts).strip()
-    body = re.sub(r"\n\s*\n", '<span class="para"></span>', body).replace("\n", "<br>")
+    if answer.claims:
+        breaks = _paragraph_breaks(answer.text or "", answer.claims)
+        parts = []
+        for i, claim in enumerate(answer.claims):
+            if i in breaks:
+                parts.append('<span class="para"></span>')
+            elif i:
+                parts.append(" ")
+            parts.append(render_claim(claim, answer, turn))
+        body = "".join(parts)
+    else:
+        body = link_markers(esc((answer.text or "").strip()), answer, turn)
+        body = re.sub(r"\n\s*\n", '<span class="para"></span>', body).replace("\n", "<br>")
     if not body:
         body = "<i>(no answer)</i>"
     cls = "answer abstained" if answer.abstained else "answer"
     meta = [f"answered by {esc(answer.backend or 'unknown backend')}"]
+    cited = _referenced(answer)
     if answer.sources:
-        meta.append(f"{len(answer.sources)} sources")
+        meta.append(f"{len(cited)} of {len(answer.sources)} sources cited")
     labels = [c.verdict.label for c in answer.claims if c.verdict]
     flagged = sum(1 for label in labels if label != "supported")
     if labels:
@@ -296,10 +319,25 @@ def render_answer(answer: Answer, turn: int) -> str:
     if total:
         meta.append(f"{total:.1f} s")
     notice = f'<div class="notice">ⓘ {esc(answer.notice)}</div>' if answer.notice else ""
+    standalone = (answer.standalone_question or "").strip()
+    if standalone and standalone != answer.question.strip():
+        notice += f'<div class="readas">Read as: “{esc(_short(standalone, 160))}”</div>'
     return (
         f'<div class="{cls}" data-turn="{turn}">{body}</div>{notice}'
         f'<div class="meta">{" · ".join(meta)}</div>'
     )
+
+
+def _referenced(answer: Answer) -> set[int]:
+    """Source numbers the reader can reach: cited in the text or quoted by a verdict."""
+    numbers = {c.number for c in answer.citations}
+    numbers.update(int(n) for n in re.findall(r"\[(\d+)\]", answer.text or ""))
+    for claim in answer.claims:
+        numbers.update(claim.citations)
+        for ev in claim.verdict.evidence + claim.verdict.conflicting if claim.verdict else ():
+            if ev.source_number:
+                numbers.add(ev.source_number)
+    return {n for n in numbers if any(s.number == n for s in answer.sources)}
 
 
 def _marked_passage(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -378,9 +416,20 @@ def render_sources(answers: Sequence[tuple[int, Answer]]) -> str:
         )
     groups = []
     for turn, answer in sorted(answers, key=lambda ta: -ta[0]):
-        cards = "".join(render_source_card(answer, s, turn) for s in answer.sources)
+        used = _referenced(answer)
+        cards = "".join(
+            render_source_card(answer, s, turn) for s in answer.sources if s.number in used
+        )
+        rest = [s for s in answer.sources if s.number not in used]
         if not cards:
-            cards = '<div class="src none">No passage was used for this answer.</div>'
+            cards = '<div class="src none">No source was cited in this answer.</div>'
+        if rest:
+            cards += (
+                f'<details class="more"><summary>{len(rest)} more passages were retrieved '
+                "but not cited</summary>"
+                + "".join(render_source_card(answer, s, turn) for s in rest)
+                + "</details>"
+            )
         groups.append(
             '<div class="src-group"><div class="src-q">Sources for '
             f"“{esc(_short(answer.question, 90))}”</div>{cards}</div>"
@@ -825,6 +874,7 @@ a.cite:hover { text-decoration: underline; }
 .cite.bad { color: #b91c1c; font-size: .85em; vertical-align: super; }
 #chat .meta { font-size: .78rem; color: var(--body-text-color-subdued); margin-top: 6px; }
 #chat .notice { font-size: .82rem; margin-top: 6px; color: #92400e; }
+#chat .readas { font-size: .8rem; margin-top: 4px; color: var(--body-text-color-subdued); }
 #chat .status { font-size: .85rem; color: var(--body-text-color-subdued); font-style: italic; }
 #chat .cursor { animation: blink 1s steps(2) infinite; }
 @keyframes blink { to { opacity: 0; } }
@@ -848,6 +898,8 @@ a.cite:hover { text-decoration: underline; }
 .src-quote { margin: 6px 0 0; padding: 4px 8px; border-left: 3px solid #99f6e4; font-size: .86rem;
              max-height: 220px; overflow-y: auto; }
 .src-quote mark { background: rgba(250, 204, 21, .45); color: inherit; padding: 0 1px; }
+details.more summary { cursor: pointer; font-size: .82rem; color: var(--body-text-color-subdued);
+                       margin: 2px 0 8px; }
 .fb { font-size: .9rem; padding: 4px 2px; }
 .fb.ok { color: #15803d; }
 .ingest-report { list-style: none; padding-left: 2px; margin: 4px 0; }
@@ -1007,15 +1059,20 @@ def build_app(assistant: Assistant, feedback: FeedbackStore | None = None) -> gr
             outputs=[chatbot, sources_panel, conv, question],
         )
         send.click(page.chat, api_name="chat", **chat_io)  # type: ignore[arg-type]
-        question.submit(page.chat, api_name=False, **chat_io)  # type: ignore[arg-type]
+        question.submit(
+            page.chat, api_visibility="private", **chat_io  # type: ignore[arg-type]
+        )
         clear.click(
-            page.clear, outputs=[chatbot, sources_panel, conv, question], api_name=False
+            page.clear, outputs=[chatbot, sources_panel, conv, question],
+            api_visibility="private",
         )
 
         def on_like(state: Conversation, text: str, data: gr.LikeData) -> tuple[str, Conversation]:
             return page.rate(state, text, data.index, data.liked)
 
-        chatbot.like(on_like, inputs=[conv, comment], outputs=[fb_status, conv], api_name=False)
+        chatbot.like(
+            on_like, inputs=[conv, comment], outputs=[fb_status, conv], api_visibility="private"
+        )
         send_comment.click(
             page.comment, inputs=[conv, comment], outputs=[fb_status, conv, comment],
             api_name="comment",

@@ -257,12 +257,12 @@ def fit(rows: list[dict], judge: bool) -> Thresholds:
     method = m_combined if judge else m_cheap
     best = -1.0
     best_t = base
-    for ss, sc_, rs, ap, ue in itertools.product(
-        [0.78, 0.82, 0.86, 0.9, 0.95], [0.7, 0.85, 1.0], [0.15, 0.2, 0.25, 0.3],
-        [0.0, 0.15, 0.3] if judge else [0.15], [True, False],
+    for ss, sc_, rs, ap, ue, ns in itertools.product(
+        [0.78, 0.86, 0.95], [0.7, 0.85, 1.0], [0.15, 0.25, 0.35],
+        [0.0, 0.15, 0.3] if judge else [0.15], [True, False], [0.35, 0.45, 0.6, 1.01],
     ):
         t = replace(base, support_sim=ss, support_cov=sc_, reject_sim=rs, absent_penalty=ap,
-                    use_entities=ue)
+                    use_entities=ue, number_support_sim=ns)
         r = score(rows, method, t)
         val = r["bacc"] + 0.25 * r["acc3"]
         if val > best + 1e-9:
@@ -285,9 +285,10 @@ def report(name: str, rows: list[dict], t: Thresholds, judge: bool) -> None:
         print(f"{mname:28s} {r['bacc']:7.3f} {r['acc3']:6.3f} {r['median_s']:9.3f}   {cm}")
     if judge:
         n_j = sum(cheap(_signals(r, True), t) is None for r in rows)
+        cheap_ms = statistics.median(r["cheap_s"] for r in rows) * 1000
+        judge_s = statistics.median([r["judge_s"] for r in rows if r["judge"]] or [0])
         print(f"combination: judge asked for {n_j}/{len(rows)} claims; "
-              f"median cheap-path time {statistics.median(r['cheap_s'] for r in rows)*1000:.1f} ms; "
-              f"median judge call {statistics.median([r['judge_s'] for r in rows if r['judge']] or [0]):.2f} s")
+              f"median cheap-path time {cheap_ms:.1f} ms; median judge call {judge_s:.2f} s")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,6 @@ not the quality of a real model's answers (tests/test_answer_real.py does that).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -70,7 +68,7 @@ class FakeRetriever:
         self.embedder = embedder
         self.queries: list[str] = []
 
-    def retrieve(self, query: str, k: int | None = None, filters: Filters = Filters(),
+    def retrieve(self, query: str, k: int | None = None, filters: Filters | None = None,
                  mode: str = "hybrid") -> list[Passage]:
         self.queries.append(query)
         return self.passages[: k or 6]
@@ -207,7 +205,8 @@ def test_answer_with_invalid_citation_is_repaired(embedder, chain_settings) -> N
     # the prompt: fixed system message, then sources as a delimited data block
     messages = model.seen[0]
     assert messages[0].type == "system" and "<sources>" in messages[1].content
-    assert "[1] (" in messages[1].content and "DOUBTED" in messages[1].content
+    assert "[1] (Malaysia magnets; REEx; 2025-10-01; report)" in messages[1].content
+    assert "Lynas feel more speculative" not in messages[1].content  # off-topic: not shown
 
 
 def test_gate_abstains_without_calling_the_llm(embedder, chain_settings) -> None:
@@ -239,9 +238,9 @@ def test_doubted_source_is_phrased_as_a_doubted_claim(embedder, chain_settings) 
     q = "Is Beijing's motivation to undercut Lynas?"
     events = list(chain.stream(q))  # find which number the disputed passage got
     doubted = next(s.number for s in events[-1].answer.sources if s.chunk.role == "disputed")
-    chain = make_chain(embedder, chain_settings,
-                       fake(f"Beijing wants to undercut Lynas [{doubted}]."))
-    _, answer = run(chain, q)
+    model = fake(f"Beijing wants to undercut Lynas [{doubted}].")
+    _, answer = run(make_chain(embedder, chain_settings, model), q)
+    assert f"[{doubted}] (Malaysia magnets; REEx; 2025-10-02; DOUBTED)" in model.seen[0][1].content
     assert "doubts" in answer.text and "doubts" in answer.claims[0].text
 
 
@@ -295,10 +294,7 @@ def test_unloadable_model_falls_back_to_extractive(embedder, chain_settings) -> 
 # ---- extractive backend -----------------------------------------------------------------------
 def test_extractive_answers_with_cited_verbatim_sentences(embedder, chain_settings) -> None:
     chain = make_chain(embedder, chain_settings, None)
-    run(chain, Q3000)  # warm up the embedder
-    t = time.perf_counter()
-    _, answer = run(chain, Q3000)
-    assert time.perf_counter() - t < 1.0
+    _, answer = run(chain, Q3000)  # speed: bench/answer.py (timings are noisy on shared CPUs)
     assert answer.backend == "extractive" and not answer.abstained
     assert "3,000" in answer.text
     assert 1 <= len(answer.claims) <= 3 and all(c.citations for c in answer.claims)
@@ -315,3 +311,14 @@ def test_extractive_abstains_on_unrelated_questions(embedder, chain_settings) ->
     assert answer.abstained and answer.text.startswith("The sources do not say")
 
 
+
+
+def test_citation_moves_to_the_source_that_names_the_claims_terms(embedder, chain_settings) -> None:
+    chain = make_chain(embedder, chain_settings, None)
+    sources = list(chain.stream(Q3000))[-1].answer.sources
+    china = next(s.number for s in sources if "Khazanah" in s.chunk.text)
+    pahang = next(s.number for s in sources if "JS Link" in s.chunk.text)
+    model = fake(f"The Korean partner is JS Link [{china}].")
+    _, answer = run(make_chain(embedder, chain_settings, model), Q3000)
+    assert answer.claims[0].citations == [pahang]
+    assert f"[{pahang}]" in answer.text and "JS Link" in answer.citations[0].quote

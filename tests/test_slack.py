@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import logging
 import threading
@@ -47,6 +48,7 @@ from assistant.slack import (
     RATE_LIMITED,
     SlackBot,
     TokenMaskingFilter,
+    install_token_filter,
     make_http_server,
     mask_tokens,
 )
@@ -103,7 +105,12 @@ class FakeAssistant:
         if "boom" in question:
             raise RuntimeError(f"index exploded near {BOT_TOKEN}")
         yield StreamEvent("token", "Lynas")
-        yield StreamEvent("answer", answer=canned_answer(question))
+        answer = canned_answer(question)
+        if "at length" in question:  # far more than one Slack message holds
+            answer.text = " ".join(f"Sentence {i} about magnets [1]." for i in range(3000))
+            answer.claims = [Claim(f"Sentence {i} about magnets [1].", [1],
+                                   Verdict("unsupported", 0.5)) for i in range(80)]
+        yield StreamEvent("answer", answer=answer)
 
     def check(self, text: str, filters=None) -> CheckReport:
         with self.lock:
@@ -375,6 +382,25 @@ def test_chain_failure_posts_a_short_apology_and_logs(
     assert len(harness.fake.calls_to("reactions.remove")) == 1
 
 
+def test_a_long_answer_is_split_over_messages_in_the_thread(harness: Harness) -> None:
+    ts = "1690000000.000100"
+    harness.event(mention("Tell me everything at length", ts=ts))
+    harness.idle()
+    update = answer_update(harness.fake)
+    more = [c.args for c in harness.fake.calls_to("chat.postMessage")][1:]
+    assert more and all(m["thread_ts"] == ts for m in more)
+    pages = [update["blocks"]] + [m["blocks"] for m in more]
+    for blocks in pages:
+        assert len(blocks) <= kit.MAX_BLOCKS
+        for b in blocks:
+            if b["type"] == "section":
+                assert len(b["text"]["text"]) <= kit.MAX_SECTION_CHARS
+    assert len(update["text"]) <= kit.MAX_TEXT_CHARS
+    assert pages[-1][-1]["type"] == "actions"  # feedback buttons under the last part
+    shown = all_text([b for p in pages for b in p])
+    assert "Sentence 0 about magnets" in shown and "Sentence 2999 about magnets" in shown
+
+
 def test_slash_command_answers_and_checks(harness: Harness) -> None:
     resp = harness.command("How big is the Pahang magnet plant?")
     assert resp.status_code == 200
@@ -471,9 +497,10 @@ def test_socket_mode_round_trip(fake: FakeSlack, tmp_path: Path) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from websockets.sync.server import serve
 
-    settings = make_settings(tmp_path, slack_signing_secret=None, slack_app_token=APP_TOKEN)
+    settings = make_settings(tmp_path, slack_signing_secret=None, slack_app_token=APP_TOKEN,
+                             slack_api_url=fake.api_url)
     assistant = FakeAssistant()
-    bot = SlackBot(assistant, settings, client=WebClient(token=BOT_TOKEN, base_url=fake.api_url))
+    bot = SlackBot(assistant, settings)  # the client comes from settings, as in `run`
     acks: list[dict[str, Any]] = []
     got_ack = threading.Event()
     ts = "1690000000.000100"
@@ -546,6 +573,12 @@ def test_flags_and_escaping() -> None:
     assert kit.flag_line(Claim("ok", verdict=Verdict("supported", 1.0))) is None
     assert kit.link("https://x.org/a|b", "A|B>") == "<https://x.org/a%7Cb|A¦B&gt;>"
     assert kit.link("", "Title") == "Title"
+    # the checker's sentence may lack the [n] that the answer text carries before the period
+    moved = Claim("Lynas is partnering with JS Link on magnets.", [3],
+                  Verdict("unsupported", 0.5))
+    text = "Lynas is partnering with JS Link on magnets [3]. Malaysia holds reserves [1]."
+    assert kit.mark_sentences(text, [moved]) == (
+        "Lynas is partnering with JS Link on magnets [3]. :warning: Malaysia holds reserves [1].")
 
 
 def test_tokens_are_masked_in_logs() -> None:
@@ -553,6 +586,30 @@ def test_tokens_are_masked_in_logs() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token=%s", (BOT_TOKEN,), None)
     assert TokenMaskingFilter().filter(record)
     assert record.getMessage() == "token=xoxb-***"
+
+
+def test_no_token_reaches_the_logs_even_at_debug(fake: FakeSlack, tmp_path: Path) -> None:
+    """A full run at DEBUG (Bolt, slack_sdk, ours; a failure whose traceback quotes a token)."""
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        install_token_filter()
+        h = Harness(fake, make_settings(tmp_path), FakeAssistant())
+        h.event(mention("boom: fail with a token in the error"))
+        h.event(mention("How big is the plant?", ts="1690000000.000300"))
+        h.idle()
+        h.close()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    logged = buf.getvalue()
+    assert "answering in Slack failed" in logged and "Traceback" in logged
+    assert "xoxb-***" in logged  # the token in the traceback was there, masked
+    assert BOT_TOKEN not in logged and "testtokenvalue" not in logged
 
 
 # ---- the real thing ----------------------------------------------------------------------------
@@ -565,7 +622,19 @@ def test_real_assistant_answers_a_mention_end_to_end(fake: FakeSlack, tmp_path: 
     assistant = Assistant(settings)
     result = assistant.ingest([str(CORPUS)])
     assert result.ok and result.chunks_written > 0
-    h = Harness(fake, settings, assistant)
+    answers: list[Answer] = []
+
+    class Spy:  # the real Assistant, remembering what it answered
+        def ask_stream(self, *args: Any, **kw: Any) -> Iterator[StreamEvent]:
+            for event in assistant.ask_stream(*args, **kw):
+                if event.answer is not None:
+                    answers.append(event.answer)
+                yield event
+
+        def check(self, text: str) -> CheckReport:
+            return assistant.check(text)
+
+    h = Harness(fake, settings, Spy())
     try:
         ts = "1690000000.000100"
         h.event(mention("Which company is partnering with JS Link on a magnet facility?", ts=ts))
@@ -578,5 +647,10 @@ def test_real_assistant_answers_a_mention_end_to_end(fake: FakeSlack, tmp_path: 
         assert "*Sources*" in blocks and "[1]" in blocks
         assert "Lynas" in update["text"]
         assert kit.FEEDBACK_UP in blocks
+        assert len(answers) == 1 and answers[0].backend == "local", answers
+        assert all(c.verdict is not None for c in answers[0].claims)  # every sentence checked
+        src = answers[0].sources[0].chunk
+        assert f"*[1]* {kit.link(src.url, src.title)}" in blocks or not src.url
+        Path(tmp_path / "blocks.json").write_text(json.dumps(update, indent=1))
     finally:
         h.close()

@@ -33,6 +33,9 @@ from .conftest import CORPUS
         ("Is it real? Nobody knows... Maybe.", ["Is it real?", "Nobody knows...", "Maybe."]),
         ("J. R. Smith agreed. e.g. this stays.", ["J. R. Smith agreed. e.g. this stays."]),
         ("See No. 3 for details.", ["See No. 3 for details."]),
+        ("He said no. Then he left.", ["He said no.", "Then he left."]),
+        ("Sales hit $2 bn. The firm grew.", ["Sales hit $2 bn.", "The firm grew."]),
+        ("They met at 10 a.m. Malaysian time.", ["They met at 10 a.m. Malaysian time."]),
         (
             "Bottom Line\nThe story rests on leaks.",
             ["Bottom Line", "The story rests on leaks."],

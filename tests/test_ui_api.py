@@ -8,15 +8,9 @@ dir, extractive answer writer) and drives it over loopback with ``gradio_client`
 from __future__ import annotations
 
 import logging
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from assistant import ui
@@ -24,6 +18,7 @@ from assistant.errors import ConfigError
 from assistant.feedback import FeedbackStore
 from tests.conftest import CORPUS, REPO
 from tests.ui_fakes import FakeAssistant, make_answer
+from tests.ui_server import free_port, start_app, stop_app
 
 
 @pytest.fixture
@@ -56,7 +51,9 @@ def test_answer_html_links_markers_and_marks_verdicts():
     assert 'data-verdict="unsupported"' in out and "no source gives an opening date" in out
     assert 'data-verdict="contradicted"' in out and "“3,000 tonnes”" in out
     assert "1 of 3 sentences backed" in out and "answered by extractive" in out
-    assert "\n\n" not in out  # one HTML block: markdown must not split it
+    assert "a year <a class=\"cite\"" in out and "[1]</a>.<span class=\"mark ok\"" in out
+    assert out.count('<span class="para">') == 1  # the paragraph break of the text is kept
+    assert "\n" not in out  # one HTML block: markdown must not split it
     # the article title is untrusted: escaped in the tooltip
     assert "<b>magnets</b>" not in out and "&lt;b&gt;magnets&lt;/b&gt;" in out
 
@@ -211,17 +208,11 @@ def test_launch_kwargs(settings):
 
 
 # ---- the HTTP API, in process, with the fake -------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_api_endpoints_with_fake(settings, monkeypatch, tmp_path):
     from gradio_client import Client
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
-    s = settings.model_copy(update={"port": _free_port()})
+    s = settings.model_copy(update={"port": free_port()})
     app = ui.build_app(FakeAssistant(s), FeedbackStore(tmp_path / "fb.sqlite3"))
     ui.launch(app, s, prevent_thread_lock=True, quiet=True)
     try:
@@ -239,52 +230,6 @@ def test_api_endpoints_with_fake(settings, monkeypatch, tmp_path):
 
 
 # ---- the real app, over loopback -------------------------------------------------------------
-def start_app(tmp_path: Path, backend: str, extra_env: dict[str, str] | None = None):
-    """Start ``python app.py`` on a free loopback port; returns (process, url, log path)."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ASSISTANT_INDEX_DIR": str(tmp_path / "index"),
-        "ASSISTANT_CORPUS_DIR": str(CORPUS),
-        "ASSISTANT_BACKEND": backend,
-        "ASSISTANT_PORT": str(port),
-        "ASSISTANT_HOST": "127.0.0.1",
-        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-        **(extra_env or {}),
-    }
-    log = tmp_path / "app.log"
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "app.py")], cwd=tmp_path, env=env,
-        stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"app.py exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "gradio_api/info", timeout=2).status_code == 200:
-                return proc, url, log
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    proc.kill()
-    raise AssertionError(f"app.py did not come up:\n{log.read_text()[-3000:]}")
-
-
-def stop_app(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.mark.slow
 def test_real_app_over_gradio_client(tmp_path):
     from gradio_client import Client
@@ -304,7 +249,9 @@ def test_real_app_over_gradio_client(tmp_path):
         assert labels and set(labels) <= {"supported", "unsupported", "contradicted"}
         assert "supported" in labels
         # the chat handler: the rendered answer links [n] to source cards with the quote
-        messages, panel, _box = client.predict(question, None, None, [], "", api_name="/chat")
+        messages, panel, _box = client.predict(
+            question, None, None, [], "extractive", api_name="/chat"
+        )
         final = _text(messages[-1])
         assert "3,000" in final and 'class="cite"' in final and "data-turn" in final
         n = int(re.search(r'href="#src-1-(\d+)"', final).group(1))

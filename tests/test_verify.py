@@ -378,3 +378,14 @@ def test_cli_check_parser() -> None:
     args = build_parser().parse_args(["check", "Some text", "--json", "--since", "2025-01-01"])
     assert args.command == "check" and args.json and args.since.year == 2025
     assert "check" in COMMANDS
+
+
+def test_numbers_rule_supports_stated_figures() -> None:
+    d = decide(sig(sim=0.5, coverage=0.5, numbers=("match", "match")))
+    assert (d.label, d.method) == ("supported", "numbers")
+    # off when the fitted threshold says so, and never for a doubtful sentence
+    assert decide(sig(sim=0.5, numbers=("match",)), replace(T, number_support_sim=1.01)).method != (
+        "numbers"
+    )
+    assert decide(sig(sim=0.5, numbers=("match",), doubtful=True)).label == "unsupported"
+    assert decide(sig(sim=0.5, numbers=("match", "absent"))).method != "numbers"

@@ -60,9 +60,10 @@ def make_answer(question: str) -> Answer:
         end=PASSAGE.index("3,000") + 12, title=c2.title, published=c2.published,
         source_number=2,
     )
-    s1 = "The Pahang plant targets 3,000 tonnes of NdFeB magnets a year [1]."
-    s2 = "It will open in 2026 [2]."
-    s3 = "It will make 9,000 tonnes [1]."
+    # like the chain: claims are plain sentences, the text carries the [n] markers
+    s1 = "The Pahang plant targets 3,000 tonnes of NdFeB magnets a year."
+    s2 = "It will open in 2026."
+    s3 = "It will make 9,000 tonnes."
     claims = [
         Claim(s1, [1], Verdict("supported", 0.9, (ev,), reason="numbers match")),
         Claim(s2, [2], Verdict("unsupported", 0.6, (), reason="no source gives an opening date")),
@@ -71,7 +72,10 @@ def make_answer(question: str) -> Answer:
     ]
     return Answer(
         question=question,
-        text=f"{s1} {s2}\n\n{s3}",
+        text=(
+            "The Pahang plant targets 3,000 tonnes of NdFeB magnets a year [1]. "
+            "It will open in 2026 [2].\n\nIt will make 9,000 tonnes [1]."
+        ),
         claims=claims,
         citations=[Citation(1, c1.id, "art1", QUOTE, q_start, q_start + len(QUOTE))],
         sources=[Source(1, Passage(c1, 0.9)), Source(2, Passage(c2, 0.5))],

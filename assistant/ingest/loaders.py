@@ -604,36 +604,48 @@ def _is_url(value: str) -> bool:
     return value.lower().startswith(("http://", "https://"))
 
 
+def _one_line(err: LoadError) -> LoadError:
+    """Errors are shown one per line: collapse any line breaks in the reason."""
+    if "\n" not in err.reason and "\r" not in err.reason:
+        return err
+    return LoadError(err.origin, " ".join(err.reason.split()))
+
+
 def _guarded(
     origin: str,
     produce: Any,
-    seen_ids: set[str],
+    seen: dict[str, str],
     derived_id: str | None = None,
     alt_id: str | None = None,
 ) -> Iterable[RawArticle | LoadError]:
-    """Run ``produce()``; turn any failure into a LoadError; de-duplicate derived ids."""
+    """Run ``produce()``; turn any failure into a LoadError; de-duplicate ids.
+
+    ``seen`` maps the ids yielded so far in this run to their origins. A derived file id
+    that is already taken becomes ``alt_id``; an article seen before with the same id *and*
+    origin (the same link in two feeds) is dropped.
+    """
     try:
         items = produce()
     except _Skip:
         logger.debug("skipped %s (not a document type)", origin)
         return []
     except LoadError as err:
-        return [err]
+        return [_one_line(err)]
     except Exception as exc:  # noqa: BLE001 - one bad input must not stop the batch
         logger.exception("unexpected error while loading %s", origin)
-        return [LoadError(origin, f"unexpected error: {type(exc).__name__}: {exc}")]
+        return [_one_line(LoadError(origin, f"unexpected error: {type(exc).__name__}: {exc}"))]
     out: list[RawArticle | LoadError] = []
     for item in items:
-        if (
-            isinstance(item, RawArticle)
-            and alt_id
-            and item.id == derived_id
-            and item.id in seen_ids
-        ):
-            logger.warning("%s: id %r already used in this run; using %r", origin, item.id, alt_id)
-            item = replace(item, id=alt_id)
-        if isinstance(item, RawArticle):
-            seen_ids.add(item.id)
+        if isinstance(item, LoadError):
+            item = _one_line(item)
+        elif isinstance(item, RawArticle):
+            if seen.get(item.id) == item.origin:
+                logger.warning("%s: %r already loaded in this run, skipped", item.origin, item.id)
+                continue
+            if alt_id and item.id == derived_id and item.id in seen:
+                logger.warning("%s: id %r already used; using %r", origin, item.id, alt_id)
+                item = replace(item, id=alt_id)
+            seen[item.id] = item.origin
         out.append(item)
     return out
 
@@ -645,7 +657,7 @@ def load_inputs(inputs: Sequence[str], settings: Settings) -> Iterator[RawArticl
     ``[RawArticle(id="000_b2982247c88755c3", origin="corpus/000_b2982247c88755c3.txt", ...), ...]``
     """
     fetcher = _Fetcher(settings)
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     try:
         for raw_input in inputs:
             inp = str(raw_input).strip()
@@ -659,7 +671,7 @@ def load_inputs(inputs: Sequence[str], settings: Settings) -> Iterator[RawArticl
 
 
 def _load_one(
-    inp: str, settings: Settings, fetcher: _Fetcher, seen: set[str]
+    inp: str, settings: Settings, fetcher: _Fetcher, seen: dict[str, str]
 ) -> Iterator[RawArticle | LoadError]:
     if _is_url(inp):
         yield from _guarded(inp, lambda: _load_url(inp, fetcher), seen)

@@ -10,9 +10,11 @@ are those fitted values). Rules, in order - the first that fires decides:
 3. ``similarity``: the best evidence sentence is far from the claim (cosine below
    ``reject_sim`` and coverage below ``reject_cov``) -> unsupported.
 4. ``entities``: a name in the claim (``Texas``) appears in no evidence -> unsupported.
-5. ``cheap``: every number matches, or there is none, the best sentence is very close
-   (cosine >= ``support_sim``, coverage >= ``support_cov``), no claim number is missing and
-   the sentence is not doubtful -> supported.
+5. ``numbers``: the claim has numbers, every one is stated with its unit in the evidence,
+   the best sentence is reasonably close (cosine >= ``number_support_sim``), no name is
+   missing and the sentence is not doubtful -> supported.
+   ``similarity``: no claim number is missing and the best sentence is very close
+   (cosine >= ``support_sim``, coverage >= ``support_cov``), not doubtful -> supported.
 6. Otherwise the judge decides (when there is no judge: ``fallback_sim`` on similarity):
    ``p(supported) >= judge_support`` -> supported, else ``p(contradicted) >=
    judge_contra`` -> contradicted, else unsupported. A claim number that the evidence
@@ -39,6 +41,7 @@ class Thresholds:
     reject_cov: float = 0.34
     support_sim: float = 0.86
     support_cov: float = 0.85
+    number_support_sim: float = 0.45
     fallback_sim: float = 0.62
     judge_support: float = 0.50
     judge_contra: float = 0.35
@@ -85,6 +88,16 @@ def cheap(s: Signals, t: Thresholds = Thresholds()) -> Decision | None:
         return Decision(
             "unsupported", 0.75, "entities",
             "the sources never mention " + ", ".join(s.missing_entities),
+        )
+    if (
+        s.numbers
+        and all(n == "match" for n in s.numbers)
+        and not s.doubtful
+        and s.sim >= t.number_support_sim
+    ):
+        return Decision(
+            "supported", min(0.95, 0.5 + s.sim / 2), "numbers",
+            "an evidence sentence states the same figures",
         )
     if (
         "absent" not in s.numbers

@@ -33,7 +33,13 @@ import numpy as np
 
 from assistant.models import DOUBTING_ROLES, Evidence, Passage
 from assistant.text import split_sentences
-from assistant.verify.numbers import content_words
+from assistant.verify.numbers import (
+    Quantity,
+    content_words,
+    quantities,
+    units_compatible,
+    values_close,
+)
 
 __all__ = [
     "Sentence",
@@ -136,10 +142,11 @@ class Sentence:
     coverage: float = 0.0
     injection: bool = False
     doubtful: bool = False
+    number_bonus: float = 0.0  # the sentence states a claim number (or one of its kind)
 
     @property
     def score(self) -> float:
-        return self.sim + 0.35 * self.coverage
+        return self.sim + 0.35 * self.coverage + self.number_bonus
 
 
 class SentenceScorer:
@@ -183,6 +190,7 @@ class SentenceScorer:
         vecs = self.embed([claim] + [r[3] for r in raw])
         sims = vecs[1:] @ vecs[0]
         cw = content_words(claim)
+        cq = quantities(claim)
         out = []
         for (i, s, e, text, role), sim in zip(raw, sims, strict=True):
             words = content_words(text)
@@ -191,11 +199,24 @@ class SentenceScorer:
                 Sentence(
                     passage=i, start=s, end=e, text=text, role=role, sim=float(sim),
                     coverage=cov, injection=is_injection(text),
-                    doubtful=is_doubtful(text, role),
+                    doubtful=is_doubtful(text, role), number_bonus=_number_bonus(cq, text),
                 )
             )
         out.sort(key=lambda x: x.score, reverse=True)
         return out
+
+
+def _number_bonus(claim_quantities: Sequence[Quantity], text: str) -> float:
+    """+0.3 when the sentence states one of the claim's numbers (same unit and value),
+    +0.15 when it states a number of the same unit (a candidate contradiction)."""
+    if not claim_quantities:
+        return 0.0
+    best = 0.0
+    for e in quantities(text):
+        for q in claim_quantities:
+            if units_compatible(q, e) and (q.unit or q.kind in ("year", "date")):
+                best = max(best, 0.3 if values_close(q, e) else 0.15)
+    return best
 
 
 def to_evidence(sentence: Sentence, passages: Sequence[Passage]) -> Evidence:

@@ -56,7 +56,7 @@ def build_prompt_parts(claim: str, evidence: Sequence[str]) -> tuple[str, str]:
 
 
 class Judge(Protocol):
-    """``judge.scores(claim, sentences) -> {"supported": p, "contradicted": p, "unsupported": p}``."""
+    """``judge.scores(claim, sentences) -> {"supported": p, "contradicted": p, ...}``."""
 
     name: str
 

@@ -1,0 +1,131 @@
+"""Answer latency: time to first token, total time, tokens/s and peak memory, per backend.
+
+    .venv/bin/python bench/answer.py [--backends local extractive] [--threads N] [--verify]
+
+Ingests corpus/ into a temporary index, then asks a fixed set of questions (one of them
+unanswerable) with each backend and prints medians. The first local question also pays
+for loading the model and for evaluating the fixed instructions once (later questions reuse
+that prompt prefix from llama.cpp's KV cache); it is reported separately as "cold".
+Goals on 2 cores: local time to first token < 8 s, extractive whole answer < 1 s.
+Claim checking is off unless --verify (it is measured by bench/verify.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from assistant.config import Settings  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
+
+QUESTIONS = [
+    "How many tonnes of NdFeB magnets a year is the Lynas / JS Link facility meant to make?",
+    "Who is Lynas's Korean partner for the magnet plant?",
+    "How much rare earth does Malaysia hold, and what is it worth?",
+    "Is China offering to share rare earth processing technology with Malaysia?",
+    "Which sovereign wealth fund is tipped as Malaysia's partner in the China talks?",
+    "What did China's 2023 gallium export controls do to prices?",  # not in the corpus
+]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_backend(assistant: Assistant, backend: str) -> dict[str, object]:
+    ttft, total, rates, cached, prompt = [], [], [], [], []
+    cold: dict[str, float] = {}
+    rows = []
+    for i, q in enumerate(QUESTIONS):
+        t0 = time.perf_counter()
+        first = None
+        answer = None
+        for event in assistant.ask_stream(q, backend=backend):
+            if event.kind == "token" and first is None:
+                first = time.perf_counter() - t0
+            if event.kind == "answer":
+                answer = event.answer
+        elapsed = time.perf_counter() - t0
+        assert answer is not None
+        first = first if first is not None else elapsed
+        rows.append((q, answer))
+        generated = backend == "local" and not answer.abstained and "generate" in answer.timings
+        if backend == "local" and i == 0:
+            cold = {"first_token": first, "total": elapsed}
+            if generated:
+                lm = assistant.local_model
+                cold.update(prompt=lm.last_prompt_tokens, cached=lm.last_cached_tokens)
+            continue
+        ttft.append(first)
+        total.append(elapsed)
+        if generated:
+            lm = assistant.local_model
+            gen = answer.timings["generate"]
+            decode = max(1e-6, gen - (answer.timings["first_token"] - answer.timings["retrieve"]
+                                      - answer.timings.get("select", 0.0)))
+            rates.append(lm.last_output_tokens / decode)
+            cached.append(lm.last_cached_tokens)
+            prompt.append(lm.last_prompt_tokens)
+    return {
+        "rows": rows, "ttft": ttft, "total": total, "rates": rates, "cold": cold,
+        "cached": cached, "prompt": prompt,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=["extractive", "local"])
+    parser.add_argument("--threads", type=int, help="llama.cpp threads (default: cores)")
+    parser.add_argument("--verify", action="store_true", help="check each sentence too")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the answers")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides: dict[str, object] = {"index_dir": Path(tmp) / "index", "verify": args.verify}
+        if args.threads:
+            overrides["llm_threads"] = args.threads
+        settings = Settings(_env_file=None, **overrides)
+        assistant = Assistant(settings)
+        t = time.perf_counter()
+        assistant.ingest([str(REPO / "corpus")])
+        print(f"ingest corpus/: {time.perf_counter() - t:.1f} s; "
+              f"llama.cpp threads {settings.llm_threads}; load average {os.getloadavg()[0]:.1f}")
+        assistant.ask(QUESTIONS[0], backend="extractive")  # warm up embedder, store, BM25
+        for backend in args.backends:
+            r = run_backend(assistant, backend)
+            print(f"\n== {backend} ({len(r['ttft'])} questions measured)")
+            if r["cold"]:
+                c = r["cold"]
+                print(f"  cold first question: first token {c['first_token']:.2f} s, "
+                      f"total {c['total']:.2f} s (model load + fixed prefix; "
+                      f"prompt {c.get('prompt', '?')} tokens, cached {c.get('cached', '?')})")
+            print(f"  median time to first token: {statistics.median(r['ttft']):.2f} s")
+            print(f"  median total time:          {statistics.median(r['total']):.2f} s")
+            if r["rates"]:
+                print(f"  median output tokens/s:     {statistics.median(r['rates']):.1f}")
+                print(f"  median prompt tokens:       {statistics.median(r['prompt']):.0f} "
+                      f"(of which reused from the KV cache: "
+                      f"{statistics.median(r['cached']):.0f})")
+            print(f"  peak RSS so far:            {peak_rss_mb():.0f} MB")
+            abstained = sum(1 for _, a in r["rows"] if a.abstained)
+            print(f"  abstained: {abstained} of {len(r['rows'])}")
+            if args.verbose:
+                for q, a in r["rows"]:
+                    print(f"  Q: {q}\n  A: {a.text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
