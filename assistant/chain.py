@@ -138,17 +138,18 @@ def _haystack(passages: Sequence[Passage]) -> set[str]:
             meta += f" {c.published.isoformat()} {c.published.year}"
         for w in words(meta.replace("-", " ")):
             hay.add(w)
-            hay.add(w[:6])
+            if not w[0].isdigit():
+                hay.add(w[:5])
     return hay
 
 
 def missing_terms(terms: Sequence[str], passages: Sequence[Passage]) -> list[str]:
-    """The terms found in no passage (prefix match on 6 letters, numbers exactly)."""
+    """The terms found in no passage (words match on 5-letter prefixes, numbers exactly)."""
     hay = _haystack(passages)
     missing = []
     for t in terms:
         parts = t.split("-") if "-" in t else [t]
-        if not all((p in hay) or (not p[0].isdigit() and p[:6] in hay) for p in parts if p):
+        if not all((p in hay) or (not p[0].isdigit() and p[:5] in hay) for p in parts if p):
             missing.append(t)
     return missing
 
@@ -501,7 +502,7 @@ class AnswerChain:
 
             def cover(i: int, terms: list[str] = terms) -> float:
                 hay = hays[i]
-                return sum(1 for t in terms if t in hay or t[:6] in hay) / len(terms)
+                return sum(1 for t in terms if t in hay or t[:5] in hay) / len(terms)
 
             fixed: list[int] = []
             for n in claim.citations:

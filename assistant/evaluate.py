@@ -499,7 +499,9 @@ def _latency(
         if r.error:
             continue
         for key, value in r.timings.items():
-            series.setdefault(key, []).append(float(value))
+            name = key.removesuffix("_s")  # "retrieve_s" and "retrieve" are one step
+            if name != "total":  # the wall time measured here is the total
+                series.setdefault(name, []).append(float(value))
     return {
         key: {"n": len(v), "median_s": statistics.median(v), "p95_s": percentile(v, 95)}
         for key, v in series.items()

@@ -11,8 +11,8 @@
   manifest marks them ``pending`` (committed), their old chunks are deleted, the new chunks
   are upserted and the manifest marks them ``done`` with their chunk counts.
 - **failed**: load errors, articles that yield no text, and a second input claiming an
-  article id that another file already owns (never silently overwritten; a file that moved
-  away from a path that no longer exists takes the id over).
+  article id that another file already owns (never silently overwritten). The id is free
+  to take over when its old file is gone or no longer contains that id.
 
 Crash recovery (decision): at the start of every ingest, each ``pending`` article (an earlier
 run was killed between marking it and finishing) has all its chunks deleted and its
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -118,6 +119,33 @@ def origin_file(origin: str) -> Path | None:
     return p
 
 
+class _IngestLock:
+    """Advisory exclusive lock on a file (no-op where ``fcntl`` does not exist)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: Any = None
+
+    def __enter__(self) -> _IngestLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("a")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.warning("another ingest is running on %s; waiting for it", self.path.parent)
+            fcntl.flock(self._fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing releases the lock
+            self._fh = None
+
+
 @dataclass
 class _Pending:
     article: Article
@@ -139,6 +167,8 @@ class _Run:
     seen: dict[str, str] = field(default_factory=dict)  # article id -> origin this run
     failed_ids: set[str] = field(default_factory=set)
     failed_origins: set[str] = field(default_factory=set)
+    claims: set[tuple[str, str]] = field(default_factory=set)  # (origin, id) loaded this run
+    origins: set[str] = field(default_factory=set)  # origins that loaded this run
 
     def fail(self, origin: str, reason: str, article_id: str | None = None) -> None:
         logger.warning("ingest failed: %s: %s", origin, reason)
@@ -176,6 +206,7 @@ class Indexer:
         self.manifest = manifest
         self.lexical = lexical
         self.batch_chunks = batch_chunks
+        self._lock = threading.Lock()
 
     # ---- ingest -----------------------------------------------------------------------------
     def ingest(
@@ -184,13 +215,31 @@ class Indexer:
         prune: bool = False,
         progress: Callable[[IngestProgress], None] | None = None,
     ) -> IngestResult:
-        """Index files, folders, URLs and feeds; idempotent; one bad input never stops the rest."""
+        """Index files, folders, URLs and feeds; idempotent; one bad input never stops the rest.
+
+        One ingest at a time per index: a thread lock here and an advisory file lock on
+        ``index_dir/ingest.lock`` against a second process (released by the OS if killed).
+        """
+        with self._lock, _IngestLock(self.settings.index_dir / "ingest.lock"):
+            return self._ingest(inputs, prune, progress)
+
+    def _ingest(
+        self,
+        inputs: Sequence[str],
+        prune: bool,
+        progress: Callable[[IngestProgress], None] | None,
+    ) -> IngestResult:
         from assistant.ingest.loaders import load_inputs
 
         t0 = time.perf_counter()
         run = _Run()
         self._recover(run)
         items = list(load_inputs(list(inputs), self.settings))
+        for item in items:
+            if isinstance(item, RawArticle):
+                origin = normalize_origin(item.origin)
+                run.claims.add((origin, item.id))
+                run.origins.add(origin)
         total = len(items)
         if progress:
             progress(IngestProgress(0, total, "loaded"))
@@ -259,7 +308,7 @@ class Indexer:
             return None
         run.seen[raw.id] = origin
         entry = known.get(raw.id)
-        if entry is not None and entry.origin != origin and not self._moved(entry):
+        if entry is not None and entry.origin != origin and self._still_claims(entry, run):
             run.fail(
                 raw.origin,
                 f"article id {raw.id!r} is already indexed from {entry.origin}; "
@@ -293,10 +342,15 @@ class Indexer:
         return _Pending(article, origin, rhash, chunks, existed=entry is not None)
 
     @staticmethod
-    def _moved(entry: Entry) -> bool:
-        """True when the entry's origin is a local file that no longer exists."""
+    def _still_claims(entry: Entry, run: _Run) -> bool:
+        """Does the entry's origin still own its id? Not if that file is gone, or if it was
+        loaded in this run without that id (the id moved to another file)."""
         path = origin_file(entry.origin)
-        return path is not None and not path.exists()
+        if path is not None and not path.exists():
+            return False
+        if entry.origin in run.origins and (entry.origin, entry.article_id) not in run.claims:
+            return False
+        return True
 
     def _flush(self, batch: list[_Pending], run: _Run) -> None:
         """Embed a batch of articles, then replace their chunks under pending/done."""

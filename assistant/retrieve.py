@@ -184,6 +184,10 @@ def merge_near_duplicates(
         seen.add(key)
         sh = shingles(text)
         for _, other, dups in kept:
+            # |A & B| / |A | B| <= min / max: skip pairs whose sizes alone rule it out
+            small, large = sorted((len(sh), len(other)))
+            if large and small < threshold * large:
+                continue
             if jaccard(sh, other) >= threshold:
                 dups.append(key)
                 break

@@ -145,7 +145,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def chroma_server(path: Path) -> Iterator[int]:
+def chroma_server(path: Path) -> Iterator[tuple[int, int]]:
     """``chroma run`` on 127.0.0.1 (a free port); stopped by PID with SIGTERM."""
     port = free_port()
     exe = Path(sys.executable).with_name("chroma")
@@ -166,7 +166,7 @@ def chroma_server(path: Path) -> Iterator[int]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("chroma server did not start") from None
                 time.sleep(0.2)
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         try:
@@ -180,6 +180,17 @@ def chroma_server(path: Path) -> Iterator[int]:
 # ---- measuring --------------------------------------------------------------------------------
 def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), in MB; 0 where unavailable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def pct(values: list[float], q: float) -> float:
@@ -237,9 +248,10 @@ def run_size(
     for mode in modes:
         base = workdir / f"{mode}-{n}"
         base.mkdir(parents=True)
-        ctx: contextlib.AbstractContextManager[int | None]
+        ctx: contextlib.AbstractContextManager[tuple[int, int] | None]
         ctx = chroma_server(base / "server-data") if mode == "server" else contextlib.nullcontext()
-        with ctx as port:
+        with ctx as server:
+            port, pid = server or (0, 0)
             settings = Settings(
                 _env_file=None,
                 index_dir=base / "index",
@@ -267,12 +279,16 @@ def run_size(
                 "bm25_build_s": t_bm25,
                 "chroma_mb": dir_bytes(chroma_dir) / 1e6,
                 "bm25_mb": dir_bytes(base / "index" / "bm25") / 1e6,
+                "server_rss_mb": rss_mb(pid) if pid else 0.0,
+                "bench_rss_mb": rss_mb(os.getpid()),
             }
             rows.append(row)
             print(
                 f"{n:>7} {mode:>8}  median {row['median_ms']:6.1f} ms  p95 {row['p95_ms']:6.1f} ms"
                 f"  insert {t_insert:5.1f} s  bm25 build {t_bm25:5.1f} s"
-                f"  chroma {row['chroma_mb']:7.1f} MB  bm25 {row['bm25_mb']:6.1f} MB",
+                f"  chroma {row['chroma_mb']:7.1f} MB  bm25 {row['bm25_mb']:6.1f} MB"
+                f"  rss: chroma server {row['server_rss_mb']:.0f} MB,"
+                f" this process {row['bench_rss_mb']:.0f} MB",
                 flush=True,
             )
         shutil.rmtree(base, ignore_errors=True)

@@ -199,6 +199,13 @@ def test_second_file_claiming_an_id_fails(settings, embedder, tmp_path):
     assert result.added == () and result.updated == () and len(result.failed) == 1
     (chunk,) = assistant.store.chunks("same-id")
     assert "Japan" in chunk.text
+    # once the first file no longer carries that id, the other file may take it over
+    (folder / "a.json").write_text(json.dumps(rec | {"id": "renamed"}), encoding="utf-8")
+    result = assistant.ingest([str(folder)])
+    assert result.ok and result.updated == ("same-id",) and result.added == ("renamed",)
+    (chunk,) = assistant.store.chunks("same-id")
+    assert "terbium" in chunk.text
+    assert_consistent(assistant)
 
 
 def test_half_written_article_is_recovered(settings, embedder, corpus_copy):

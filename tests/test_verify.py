@@ -389,3 +389,10 @@ def test_numbers_rule_supports_stated_figures() -> None:
     )
     assert decide(sig(sim=0.5, numbers=("match",), doubtful=True)).label == "unsupported"
     assert decide(sig(sim=0.5, numbers=("match", "absent"))).method != "numbers"
+
+
+def test_citation_markers_are_not_claim_numbers() -> None:
+    v = Verifier(BowEmbedder(), judge=FakeJudge())
+    claim = "Malaysia holds an estimated 16.1 million tonnes of REE [1]."
+    verdict = v.check(claim, [passage(MALAYSIA)], cited=[1])
+    assert verdict.label == "supported" and verdict.method == "numbers"

@@ -22,6 +22,7 @@ Verifier (bounded), so re-checking the same sentence is free but memory grows wi
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -41,6 +42,8 @@ from assistant.verify.numbers import compare, quantities, units_compatible, valu
 logger = logging.getLogger(__name__)
 
 __all__ = ["Verifier"]
+
+_CITE = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
 class Verifier:
@@ -195,6 +198,7 @@ class Verifier:
         ``check("Malaysia has 61 million tonnes of rare earths", passages).label
         -> "contradicted"`` when a passage says 16.1 million tonnes.
         """
+        claim = _CITE.sub("", claim).strip()  # "[2]" markers are not numbers of the claim
         if not passages:
             return Verdict("unsupported", 0.9, reason="no evidence passage", method="none")
         cited0 = sorted({c - 1 for c in cited if 1 <= c <= len(passages)})
