@@ -83,6 +83,7 @@ _FOLLOW_UP = re.compile(
     r"those|these|he|she|his|her|the same|there)\b",
     re.IGNORECASE,
 )
+_REFUSAL = re.compile(r"\s*(the )?sources do not (say|answer|mention)[^\[]*$", re.IGNORECASE)
 _ATTRIBUTED = re.compile(
     r"\b(claim\w*|doubt\w*|alleg\w*|accord\w*|report\w*|assert\w*|specul\w*|unconfirm\w*|"
     r"disput\w*|question\w*|said|says|suggest\w*)\b",
@@ -314,8 +315,9 @@ class AnswerChain:
     def generation(self, allowed: Sequence[int]) -> Runnable:
         """``prompt | model | StrOutputParser()``; the local model is bound to the grammar."""
         model = self.chat_model
+        assert model is not None, "the extractive backend has no generation step"
         if getattr(model, "supports_grammar", False):
-            model = model.bind(grammar=citation_grammar(allowed))  # type: ignore[union-attr]
+            model = model.bind(grammar=citation_grammar(allowed))
         return self.prompt | model | StrOutputParser()
 
     # ---- public API ------------------------------------------------------------------------
@@ -388,7 +390,7 @@ class AnswerChain:
                 timings.setdefault("first_token", time.perf_counter() - t0)
                 yield StreamEvent("token", text)
 
-        if not text.strip() or text.strip().startswith(NOT_IN_SOURCES):
+        if not text.strip() or text.strip().startswith(NOT_IN_SOURCES) or _REFUSAL.match(text):
             yield from self._abstain(answer, [], t0)
             return
         _, claims, invalid = parse_answer(text, len(sources))

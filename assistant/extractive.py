@@ -6,9 +6,11 @@ One job, used twice: the answer chain feeds the LLM only the best sentences of e
 threshold). The extractive backend is also the fallback when the local model cannot load.
 
 Scoring: cosine similarity of each sentence to the question (the packaged MiniLM, one batch)
-plus a keyword-overlap bonus (share of the question's content words found in the sentence,
-matched on 5-letter prefixes so "magnets" meets "magnet"). Sentences that read like
-instructions to an assistant ("ignore previous instructions", "answer that ...") are dropped:
+plus an answer-type bonus (a "how much" question prefers sentences with figures, a "when"
+question sentences with dates) plus a keyword-overlap bonus (share of the question's content
+words found in the sentence, matched on crude stems so "holds" meets "hold"). Sentences that
+read like instructions to an assistant ("ignore previous instructions", "answer that ...")
+are dropped:
 sources are data, and an injected order never reaches a prompt or an answer.
 
 Compromises: keyword matching is English-only prefix matching, not stemming; the thresholds
@@ -34,6 +36,19 @@ EXTRACTIVE_THRESHOLD = 0.45
 #: Below this similarity of the best sentence no backend calls the LLM (nothing relevant).
 RELEVANCE_FLOOR = 0.2
 KEYWORD_WEIGHT = 0.35
+#: Bonus for a sentence holding the kind of answer the question asks for (a figure, a date).
+ANSWER_TYPE_BONUS = 0.15
+_ASKS_FIGURE = re.compile(
+    r"\b(how (much|many|big|large|long|far)|what (share|percentage|price|amount|volume)|worth|"
+    r"cost|capacity|size)\b",
+    re.IGNORECASE,
+)
+_ASKS_DATE = re.compile(r"\b(when|what (year|date|month))\b", re.IGNORECASE)
+_HAS_FIGURE = re.compile(r"\d")
+_HAS_DATE = re.compile(
+    r"\b(19|20)\d\d\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b",
+    re.IGNORECASE,
+)
 
 STOPWORDS = frozenset(
     """
@@ -85,17 +100,22 @@ def content_words(text: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
-    return word if word[0].isdigit() else word[:5]
+    """Crude English stem: ``"holds" -> "hold"``, ``"magnets" -> "magne"``, numbers as is."""
+    if word[0].isdigit():
+        return word
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:5]
 
 
 def overlap(question_terms: Sequence[str], sentence: str) -> float:
-    """Share of ``question_terms`` whose 5-letter prefix starts a word of ``sentence``."""
+    """Share of ``question_terms`` whose stem is the stem of a word of ``sentence``."""
     if not question_terms:
         return 0.0
     stems = {_stem(w) for w in words(sentence)}
-    prefixes = {w[:5] for w in words(sentence)}
-    hits = sum(1 for t in question_terms if _stem(t) in stems or _stem(t) in prefixes)
-    return hits / len(question_terms)
+    return sum(1 for t in question_terms if _stem(t) in stems) / len(question_terms)
 
 
 @dataclass
@@ -109,10 +129,15 @@ class ScoredSentence:
     similarity: float
     keywords: float
     vector: Any = field(default=None, repr=False)
+    answer_type: float = 0.0  # 1.0 when it holds the kind of answer asked for
 
     @property
     def score(self) -> float:
-        return self.similarity + KEYWORD_WEIGHT * self.keywords
+        return (
+            self.similarity
+            + KEYWORD_WEIGHT * self.keywords
+            + ANSWER_TYPE_BONUS * self.answer_type
+        )
 
 
 def passage_sentences(passage: Passage) -> list[tuple[int, int, str]]:
@@ -184,8 +209,14 @@ def rank_sentences(
     terms = content_words(question)
     if context:
         terms += [t for t in content_words(context) if t not in terms]
+    wanted = _HAS_FIGURE if _ASKS_FIGURE.search(question) else (
+        _HAS_DATE if _ASKS_DATE.search(question) else None
+    )
     ranked = [
-        ScoredSentence(i, s, e, sent, float(sim), overlap(terms, sent), vecs[k])
+        ScoredSentence(
+            i, s, e, sent, float(sim), overlap(terms, sent), vecs[k],
+            1.0 if wanted is not None and wanted.search(sent) else 0.0,
+        )
         for k, ((i, s, e, sent), sim) in enumerate(zip(items, sims, strict=True))
     ]
     ranked.sort(key=lambda r: r.score, reverse=True)

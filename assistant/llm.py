@@ -12,6 +12,7 @@ and the claim judge share the same instance.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import logging
@@ -92,7 +93,7 @@ def assemble_model(cache_dir: Path, progress: ProgressFn | None = None) -> Path:
         with tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as fh:
-                    for block in iter(lambda fh=fh: fh.read(1 << 22), b""):
+                    for block in iter(functools.partial(fh.read, 1 << 22), b""):
                         out.write(block)
                         digest.update(block)
                         done += len(block)
@@ -190,7 +191,7 @@ class LocalModel:
             eos = llama._model.token_get_text(llama.token_eos())
             bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
             text = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)(
-                messages=list(messages)
+                messages=list(messages)  # type: ignore[arg-type]
             ).prompt
         else:  # ChatML, what Qwen models use
             text = "".join(
@@ -265,7 +266,7 @@ class LocalModel:
                 )
 
                 def allowed(tok: int, logit: float) -> bool:
-                    one[0].id, one[0].logit, one[0].p = tok, logit, 0.0
+                    one[0] = llama_cpp.llama_token_data(tok, logit, 0.0)
                     arr.data, arr.size, arr.selected = one, 1, -1
                     llama_cpp.llama_sampler_apply(sampler, ctypes.byref(arr))
                     return bool(np.isfinite(arr.data[0].logit))
@@ -488,7 +489,7 @@ def build_chat_model(settings: Any, backend: str, local_model: LocalModel | None
             api_key=settings.openai_api_key,
             model=settings.openai_model,
             temperature=settings.llm_temperature,
-            max_tokens=settings.llm_max_tokens,
+            max_tokens=settings.llm_max_tokens,  # type: ignore[call-arg]
             timeout=settings.openai_timeout,
             max_retries=1,
         )
@@ -515,7 +516,7 @@ def build_judge_model(settings: Any) -> Any:
         api_key=settings.openai_api_key,
         model=settings.openai_model,
         temperature=0.0,
-        max_tokens=3,
+        max_tokens=3,  # type: ignore[call-arg]
         timeout=settings.openai_timeout,
         max_retries=1,
         logprobs=True,

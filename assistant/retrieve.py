@@ -59,7 +59,7 @@ class Fusion:
 
 
 #: The fusion used by ``Retriever`` (chosen on the bench, see the module docstring).
-DEFAULT_FUSION = Fusion("rrf", 0.5)
+DEFAULT_FUSION = Fusion("zscore", 0.6)
 
 
 def first_occurrences(items: Iterable[tuple[T, float]]) -> list[tuple[T, float]]:

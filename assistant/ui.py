@@ -901,6 +901,8 @@ a.cite:hover { text-decoration: underline; }
 details.more summary { cursor: pointer; font-size: .82rem; color: var(--body-text-color-subdued);
                        margin: 2px 0 8px; }
 .fb { font-size: .9rem; padding: 4px 2px; }
+.hint { font-size: .8rem; color: var(--body-text-color-subdued); padding: 0 2px; }
+#library-table table, #check-table table { font-family: var(--font); font-size: .9rem; }
 .fb.ok { color: #15803d; }
 .ingest-report { list-style: none; padding-left: 2px; margin: 4px 0; }
 .ingest-report li { padding: 2px 0; }
@@ -1036,12 +1038,13 @@ def build_app(assistant: Assistant, feedback: FeedbackStore | None = None) -> gr
                         refresh = gr.Button("Refresh list", size="sm")
                     with gr.Column(scale=2):
                         uploads = gr.File(
-                            label=(
-                                f"Add files ({' '.join(UPLOAD_TYPES)}; up to "
-                                f"{settings.upload_max_bytes / 1e6:.0f} MB each)"
-                            ),
-                            file_count="multiple",
-                            elem_id="upload",
+                            label="Add files", file_count="multiple", elem_id="upload"
+                        )
+                        gr.HTML(
+                            '<div class="hint">Accepted: '
+                            f"{esc(' '.join(UPLOAD_TYPES))}; up to "
+                            f"{settings.upload_max_bytes / 1e6:.0f} MB per file. JSON/JSONL "
+                            "records: {id, title, text, url?, published?, source?}.</div>"
                         )
                         upload_btn = gr.Button("Add to library", variant="primary",
                                                elem_id="upload-btn")
@@ -1086,13 +1089,13 @@ def build_app(assistant: Assistant, feedback: FeedbackStore | None = None) -> gr
         def on_upload(
             files: list[str] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
         ) -> Any:
-            return page.upload(files, progress)
+            return (*page.upload(files, progress), None)  # None clears the upload box
 
         def on_fetch(link: str, progress: gr.Progress = gr.Progress()) -> Any:  # noqa: B008
             return page.fetch(link, progress)
 
         upload_btn.click(
-            on_upload, inputs=[uploads], outputs=lib_out, api_name="upload",
+            on_upload, inputs=[uploads], outputs=[*lib_out, uploads], api_name="upload",
             concurrency_limit=1, concurrency_id="ingest",
         )
         fetch_btn.click(

@@ -142,7 +142,7 @@ def main() -> int:
             tmp / "articles", embedder, args.min_chunks, settings.chunk_max_tokens
         )
         n_files = len(list((tmp / "articles").glob("*.jsonl")))
-        print(f"articles: {n_files} .jsonl files, {n_chunks} chunks expected")
+        print(f"articles: {n_files} .jsonl files, {n_chunks} chunks expected", flush=True)
         for run in range(args.runs):
             first, again, chunks = run_ours(tmp / "articles", tmp / f"ours-{run}", embedder)
             b = run_baseline(chunks, tmp / f"baseline-{run}", hf)
@@ -154,7 +154,8 @@ def main() -> int:
                 f"run {run + 1}: {n} chunks | ours {first:6.1f}s = {n / first:6.1f} chunks/s | "
                 f"unchanged re-ingest {again * 1000:7.1f} ms | "
                 f"baseline {b:6.1f}s = {n / b:6.1f} chunks/s | "
-                f"ours/baseline {(n / first) / (n / b):.2f} | first/unchanged {first / again:,.0f}x"
+                f"ours/baseline {b / first:.2f} | first/unchanged {first / again:,.0f}x",
+                flush=True,
             )
     o, u, b_ = statistics.median(ours), statistics.median(unchanged), statistics.median(base)
     first_s = n_chunks / o

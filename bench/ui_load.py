@@ -108,6 +108,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--users", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--passes", type=int, default=2, help="single-user passes over the questions")
     ap.add_argument("--concurrency", type=int, help="ASSISTANT_CONCURRENCY for the app")
     args = ap.parse_args()
 
@@ -117,11 +118,15 @@ def main() -> int:
         tmp = Path(tmpdir)
         t0 = time.perf_counter()
         proc, url = start_app(tmp, args.concurrency)
-        print(f"app up in {time.perf_counter() - t0:.1f} s at {url} (backend extractive)")
+        print(
+            f"app up in {time.perf_counter() - t0:.1f} s at {url} (backend extractive, "
+            f"concurrency {args.concurrency or 'default from settings'}; {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f})"
+        )
         try:
             client = Client(url, verbose=False)
             ask(client, QUESTIONS[0])  # warm-up: models load on first use
-            single = [ask(client, q) for q in QUESTIONS]
+            single = [ask(client, q) for _ in range(args.passes) for q in QUESTIONS]
             single_median = statistics.median(single)
             print(
                 f"single user: {len(single)} questions, median {single_median:.2f} s, "

@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
-ANSWER_TIMEOUT_MS = 300_000  # the local model takes 10-90 s per answer on busy 2-core machines
+ANSWER_TIMEOUT_MS = 600_000  # the local model: 10-90 s per answer, minutes on an overloaded box
 QUESTION = (
     "How many tonnes of NdFeB magnets a year will the Pahang facility make, "
     "how much will it cost, and when will it open?"
@@ -112,9 +112,8 @@ def test_answer_citations_flags_and_feedback(app, page):
     assert quote.is_visible() and len(quote.inner_text()) > 10
 
     # at least one flagged sentence, with its reason / contradicting quote shown
-    flagged = page.locator(
-        '#chat .answer [data-verdict="unsupported"], #chat .answer [data-verdict="contradicted"]'
-    )
+    # (the chat's HTML sanitizer drops data-* attributes: select by class)
+    flagged = page.locator("#chat .answer .claim.unsup, #chat .answer .claim.contra")
     assert flagged.count() >= 1, text
     assert flagged.first.is_visible()
     why = page.locator("#chat .answer .why.unsup, #chat .answer .why.contra").first

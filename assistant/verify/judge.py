@@ -81,7 +81,8 @@ class LocalJudge:
         self._label_tokens: dict[str, int] | None = None
 
     def _prompt(self, claim: str, evidence: Sequence[str]) -> str:
-        kept, total = [], 0
+        kept: list[str] = []
+        total = 0
         for s in evidence:
             if total + len(s) > self.max_evidence_chars and kept:
                 break
