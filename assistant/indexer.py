@@ -234,6 +234,8 @@ class Indexer:
         t0 = time.perf_counter()
         run = _Run()
         self._recover(run)
+        if progress:
+            progress(IngestProgress(0, 0, "loading inputs"))
         items = list(load_inputs(list(inputs), self.settings))
         for item in items:
             if isinstance(item, RawArticle):

@@ -17,7 +17,8 @@ that a query naming the article's subject also finds its body chunks.
 Persistence: each build is written into a fresh ``v-<uuid>`` folder (the bm25s arrays plus
 ``meta.json``: chunk ids, chunk records, the generation built at), then the ``CURRENT``
 file is switched to it with an atomic ``os.replace``; a reader never sees a half-written
-index. Older folders are removed after the switch.
+index. Older folders are removed after the switch (a reader
+in another process that loses its folder mid-load simply rebuilds).
 
 Compromises: the chunk records are kept in ``meta.json`` too (so BM25-only hits and filter
 checks need no store round trip); that duplicates the chunk text on disk. A rebuild is
@@ -189,8 +190,10 @@ class Bm25Index:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        # keep ours and whatever CURRENT names now (another process may have switched it)
+        keep = {name, (self.directory / _CURRENT).read_text(encoding="utf-8").strip()}
         for old in self.directory.iterdir():
-            if old.is_dir() and old.name != name and old.name.startswith(("v-", ".tmp-v-")):
+            if old.is_dir() and old.name not in keep and old.name.startswith("v-"):
                 shutil.rmtree(old, ignore_errors=True)
 
     # ---- API ----------------------------------------------------------------------------------

@@ -431,6 +431,13 @@ class LocalChatModel(BaseChatModel):
             cache_key=self.cache_key,
         )
 
+    def warm(self, messages: Sequence[BaseMessage]) -> None:
+        """Evaluate ``messages`` into the KV cache (no output) and keep the state."""
+        for _ in self.local.chat_stream(
+            _message_dicts(messages), max_tokens=0, cache_key=self.cache_key
+        ):
+            pass
+
     def _generate(
         self,
         messages: list[BaseMessage],

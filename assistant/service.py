@@ -131,6 +131,18 @@ class Assistant:
             )
         return models[backend]
 
+    def warm(self, backend: str | None = None) -> None:
+        """Load the local model and evaluate the answer prompt's fixed instructions, so that
+        the first question is as fast as the next ones. A no-op for other backends."""
+        from assistant.chain import AnswerChain
+
+        backend = backend or self.settings.backend
+        if backend == "local":
+            AnswerChain(
+                self.retriever, self.chat_model(backend), None, self.settings,
+                embedder=self.embedder, backend=backend,
+            ).warm()
+
     def ask_stream(
         self,
         question: str,

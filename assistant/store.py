@@ -122,6 +122,14 @@ class Store:
             raise
         except Exception as exc:  # noqa: BLE001 - any client failure is a StoreError
             raise StoreError(f"cannot open the Chroma store at {self.location}: {exc}") from exc
+        space = ((getattr(self.collection, "configuration", None) or {}).get("hnsw") or {}).get(
+            "space", "cosine"
+        )
+        if space != "cosine":
+            raise StoreError(
+                f"collection {self.collection_name!r} at {self.location} uses {space!r} "
+                "distance, not cosine; use another collection name or a fresh index"
+            )
 
     # ---- where ------------------------------------------------------------------------------
     @property

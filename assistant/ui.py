@@ -421,12 +421,14 @@ def render_sources(answers: Sequence[tuple[int, Answer]]) -> str:
             render_source_card(answer, s, turn) for s in answer.sources if s.number in used
         )
         rest = [s for s in answer.sources if s.number not in used]
+        opened = ""
         if not cards:
             cards = '<div class="src none">No source was cited in this answer.</div>'
+            opened = " open"  # "the nearest sources are listed below": show them
         if rest:
             cards += (
-                f'<details class="more"><summary>{len(rest)} more passages were retrieved '
-                "but not cited</summary>"
+                f'<details class="more"{opened}><summary>{len(rest)} more passages were '
+                "retrieved but not cited</summary>"
                 + "".join(render_source_card(answer, s, turn) for s in rest)
                 + "</details>"
             )
@@ -880,7 +882,7 @@ a.cite:hover { text-decoration: underline; }
 @keyframes blink { to { opacity: 0; } }
 .err { border-left: 4px solid #ef4444; background: rgba(239, 68, 68, .1); padding: 6px 10px;
        border-radius: 4px; }
-#sources-panel { max-height: 640px; overflow-y: auto; }
+#sources-panel .sources { max-height: 700px; overflow-y: auto; padding-right: 4px; }
 .sources.empty { color: var(--body-text-color-subdued); font-size: .9rem; }
 .src-title { font-weight: 700; font-size: 1rem; margin: 2px 0 6px;
              color: var(--body-text-color); }

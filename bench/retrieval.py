@@ -89,7 +89,9 @@ def _numeric_key(s: str) -> tuple[int, str]:
     return (int(s), s) if s.isdigit() else (sys.maxsize, s)
 
 
-def load_datasets(quick: bool, tune: bool) -> tuple[dict[str, list[dict]], list[tuple[str, str, Dataset]]]:
+def load_datasets(
+    quick: bool, tune: bool
+) -> tuple[dict[str, list[dict]], list[tuple[str, str, Dataset]]]:
     beir = SHARED / "beir_subsets"
     sf = SHARED / "scifact"
     corpora = {

@@ -221,16 +221,47 @@ def build_search(settings: Settings, embedder: Embedder, store: Store, lexical: 
     return separate, "dense + BM25 run separately (no assistant.retrieve yet), no fusion"
 
 
-def measure(search: Callable[[str], None], qs: list[str], repeat: int = 2) -> list[float]:
-    for q in qs[:5]:  # warm-up
-        search(q)
-    times = []
-    for _ in range(repeat):
-        for q in qs:
-            t0 = time.perf_counter()
-            search(q)
-            times.append((time.perf_counter() - t0) * 1000)
-    return times
+def timed(fn: Callable[[str], object], qs: list[str]) -> tuple[list[float], list[float]]:
+    """Wall and process-CPU milliseconds of ``fn(q)`` for each query (after a warm-up).
+
+    CPU time counts every thread of this process (torch, Chroma's embedded Rust threads), not
+    the Chroma server's; it is far less sensitive than wall time to other jobs on the box.
+    """
+    for q in qs[:5]:
+        fn(q)
+    wall, cpu = [], []
+    for q in qs:
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn(q)
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return wall, cpu
+
+
+def measure(
+    search: Callable[[str], None],
+    embedder: Embedder,
+    store: Store,
+    lexical: Bm25Index,
+    qs: list[str],
+    candidates: int,
+) -> dict[str, float]:
+    """Median/p95 of the whole retrieve, and of its parts run on their own."""
+    vecs = {q: embedder.encode([q])[0] for q in qs}
+    out: dict[str, float] = {}
+    wall, cpu = timed(search, qs)
+    out |= {"median_ms": statistics.median(wall), "p95_ms": pct(wall, 95),
+            "cpu_median_ms": statistics.median(cpu), "cpu_p95_ms": pct(cpu, 95)}
+    parts: dict[str, Callable[[str], object]] = {
+        "embed": lambda q: embedder.encode([q]),
+        "dense": lambda q: store.query(vecs[q], candidates),
+        "bm25": lambda q: lexical.search(q, candidates),
+    }
+    for name, fn in parts.items():
+        wall, _ = timed(fn, qs)
+        out[f"{name}_median_ms"] = statistics.median(wall)
+        out[f"{name}_p95_ms"] = pct(wall, 95)
+    return out
 
 
 def run_size(
@@ -267,14 +298,13 @@ def run_size(
             lexical.refresh()
             t_bm25 = time.perf_counter() - t0
             search, how = build_search(settings, embedder, store, lexical)
-            times = measure(search, qs)
+            figures = measure(search, embedder, store, lexical, qs, settings.candidates)
             chroma_dir = base / "server-data" if port else store.path
             row = {
                 "chunks": n,
                 "mode": mode,
                 "retrieve": how,
-                "median_ms": statistics.median(times),
-                "p95_ms": pct(times, 95),
+                **figures,
                 "insert_s": t_insert,
                 "bm25_build_s": t_bm25,
                 "chroma_mb": dir_bytes(chroma_dir) / 1e6,
@@ -285,6 +315,9 @@ def run_size(
             rows.append(row)
             print(
                 f"{n:>7} {mode:>8}  median {row['median_ms']:6.1f} ms  p95 {row['p95_ms']:6.1f} ms"
+                f"  (cpu p95 {row['cpu_p95_ms']:6.1f} ms; parts p95: embed"
+                f" {row['embed_p95_ms']:.1f}, dense {row['dense_p95_ms']:.1f},"
+                f" bm25 {row['bm25_p95_ms']:.1f} ms)\n        "
                 f"  insert {t_insert:5.1f} s  bm25 build {t_bm25:5.1f} s"
                 f"  chroma {row['chroma_mb']:7.1f} MB  bm25 {row['bm25_mb']:6.1f} MB"
                 f"  rss: chroma server {row['server_rss_mb']:.0f} MB,"
@@ -314,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     qs = queries()
     print(
         f"pool: {len(texts)} real texts with real vectors; chunks beyond the pool are "
-        f"recombined texts with blended real vectors; {len(qs)} queries, each run twice; "
+        f"recombined texts with blended real vectors; {len(qs)} queries; "
         f"top_k={settings.top_k}, candidates={settings.candidates}; cpus={os.cpu_count()}"
     )
     rows: list[dict] = []
@@ -322,12 +355,19 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.sizes:
             rows += run_size(n, texts, vecs, qs, embedder, Path(tmp), not args.no_server)
     print(f"\nretrieve = {rows[0]['retrieve']}")
-    print(f"{'chunks':>8} {'mode':>9} {'median ms':>10} {'p95 ms':>8} {'disk MB':>8}")
+    print(
+        f"{'chunks':>8} {'mode':>9} {'median ms':>10} {'p95 ms':>8} {'cpu p95':>8}"
+        f" {'embed p95':>10} {'dense p95':>10} {'bm25 p95':>9} {'disk MB':>8}"
+    )
     for r in rows:
         print(
             f"{r['chunks']:>8} {r['mode']:>9} {r['median_ms']:>10.1f} {r['p95_ms']:>8.1f}"
-            f" {r['chroma_mb'] + r['bm25_mb']:>8.1f}"
+            f" {r['cpu_p95_ms']:>8.1f} {r['embed_p95_ms']:>10.1f} {r['dense_p95_ms']:>10.1f}"
+            f" {r['bm25_p95_ms']:>9.1f} {r['chroma_mb'] + r['bm25_mb']:>8.1f}"
         )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average at the end: {load:.1f} on {os.cpu_count()} cpus (wall times include "
+          f"waiting for the CPU when other jobs run)")
     for mode in ("embedded", "server"):
         mine = [r for r in rows if r["mode"] == mode]
         if len(mine) > 1:

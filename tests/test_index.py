@@ -31,7 +31,25 @@ from assistant.service import Assistant
 
 from .conftest import CORPUS, REPO
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
+
+
+class TinyEmbedder:
+    """Deterministic stand-in for fast unit tests only (hash-seeded unit vectors)."""
+
+    name = "tiny"
+    max_tokens = 256
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), 16), dtype=np.float32)
+        for i, t in enumerate(texts):
+            rng = np.random.default_rng(abs(hash(t)) % (2**32))
+            v = rng.normal(size=16)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
 
 
 def make_assistant(settings: Settings, embedder) -> Assistant:
@@ -73,6 +91,7 @@ def corpus_copy(tmp_path: Path) -> Path:
     return dest
 
 
+@slow
 def test_ingest_corpus_chunks_clean_and_offsets_exact(settings, embedder):
     assistant = make_assistant(settings, embedder)
     result = assistant.ingest([str(CORPUS)])
@@ -104,6 +123,7 @@ def test_ingest_corpus_chunks_clean_and_offsets_exact(settings, embedder):
     assert hits and all(c.article_id == chunks[-1].article_id for c, _ in hits)
 
 
+@slow
 def test_offsets_exact_for_many_generated_articles(settings, embedder, tmp_path):
     """Property over varied texts: every stored chunk slices its article's cleaned text."""
     rng = np.random.default_rng(7)
@@ -134,6 +154,7 @@ def test_offsets_exact_for_many_generated_articles(settings, embedder, tmp_path)
     assert_consistent(assistant)
 
 
+@slow
 def test_reingest_unchanged_adds_nothing(settings, embedder):
     assistant = make_assistant(settings, embedder)
     first = assistant.ingest([str(CORPUS)])
@@ -150,6 +171,7 @@ def test_reingest_unchanged_adds_nothing(settings, embedder):
     assert sorted(other.store.ids()) == ids
 
 
+@slow
 def test_changed_article_replaces_its_chunks(settings, embedder, corpus_copy):
     assistant = make_assistant(settings, embedder)
     assistant.ingest([str(corpus_copy)])
@@ -167,6 +189,7 @@ def test_changed_article_replaces_its_chunks(settings, embedder, corpus_copy):
     assert_consistent(assistant)
 
 
+@slow
 def test_prune_removes_articles_whose_files_are_gone(settings, embedder, corpus_copy):
     assistant = make_assistant(settings, embedder)
     assistant.ingest([str(corpus_copy)])
@@ -181,6 +204,7 @@ def test_prune_removes_articles_whose_files_are_gone(settings, embedder, corpus_
     assert_consistent(assistant)
 
 
+@slow
 def test_second_file_claiming_an_id_fails(settings, embedder, tmp_path):
     folder = tmp_path / "dup"
     folder.mkdir()
@@ -208,6 +232,7 @@ def test_second_file_claiming_an_id_fails(settings, embedder, tmp_path):
     assert_consistent(assistant)
 
 
+@slow
 def test_half_written_article_is_recovered(settings, embedder, corpus_copy):
     """A `pending` row (a run killed mid-write) is cleaned up and re-done by the next run."""
     assistant = make_assistant(settings, embedder)
@@ -255,6 +280,7 @@ ix.ingest([sys.argv[2]])
 """
 
 
+@slow
 def test_killed_ingest_recovers(settings, embedder, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()
@@ -310,6 +336,7 @@ def test_manifest_generation_and_states(tmp_path):
     manifest.close()
 
 
+@slow
 def test_indexer_without_lexical_and_with_failing_lexical(settings, embedder, caplog):
     class Broken:
         def refresh(self) -> None:
@@ -321,3 +348,57 @@ def test_indexer_without_lexical_and_with_failing_lexical(settings, embedder, ca
     assert result.ok and result.added
     assert "bm25 exploded" in caplog.text
     assert_consistent(assistant)
+
+
+def test_where_clauses():
+    from datetime import date
+
+    from assistant.store import _where
+
+    assert _where(Filters()) is None
+    assert _where(Filters(sources=("a",))) == {"source": {"$in": ["a"]}}
+    assert _where(None, "x") == {"article_id": "x"}
+    both = _where(Filters(since=date(2025, 1, 2), until=date(2025, 3, 4), article_ids=("x",)))
+    assert both == {
+        "$and": [
+            {"published_int": {"$gte": 20250102}},
+            {"published_int": {"$lte": 20250304}},
+            {"article_id": {"$in": ["x"]}},
+        ]
+    }
+
+
+def test_fast_ingest_cycle_with_tiny_embedder(settings, corpus_copy):
+    """The indexer's bookkeeping on real Chroma, with a tiny fake embedder (fast)."""
+    from assistant.manifest import Manifest
+    from assistant.store import Store
+
+    tiny = TinyEmbedder()
+    store = Store(settings, tiny)
+    ix = Indexer(settings, tiny, store, Manifest(settings.manifest_path), None)
+    first = ix.ingest([str(corpus_copy)])
+    assert first.ok and len(first.added) == 2 and store.count() == first.chunks_written
+    again = ix.ingest([str(corpus_copy)])
+    assert again.unchanged and not again.added and again.chunks_written == 0
+    victim = sorted(corpus_copy.glob("*.txt"))[0]
+    victim.unlink()
+    pruned = ix.ingest([str(corpus_copy)], prune=True)
+    assert pruned.removed == (victim.stem,)
+    assert store.count() == ix.manifest.total_chunks()
+    assert [i.id for i in ix.articles()] == [p.stem for p in corpus_copy.glob("*.txt")]
+    assert ix.stats()["chunks"] == store.count()
+
+
+def test_store_refuses_a_non_cosine_collection(settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from assistant.errors import StoreError
+    from assistant.store import Store
+
+    path = settings.index_dir / "chroma"
+    path.mkdir(parents=True)
+    client = chromadb.PersistentClient(str(path), ChromaSettings(anonymized_telemetry=False))
+    client.get_or_create_collection(settings.collection, embedding_function=None)
+    with pytest.raises(StoreError, match="cosine"):
+        Store(settings, TinyEmbedder(), client=client)
