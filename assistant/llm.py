@@ -370,7 +370,7 @@ def citation_grammar(numbers: Sequence[int], max_sentences: int = 3) -> str:
     """A GBNF grammar for a cited plain-text answer, or exactly ``NOT_IN_SOURCES``.
 
     Every sentence is a body (no ``[``, ``]``, line breaks; a dot inside a body must be a
-    decimal point, so one body is one sentence) and ends with `` [n]`` markers then ``.``,
+    decimal point between digits, so one body is one sentence) and ends with `` [n]`` markers then ``.``,
     where ``n`` is one of ``numbers``: ``citation_grammar([1, 3])`` accepts
     ``"Lynas makes magnets [1][3]. It is in Pahang [3]."`` and rejects ``"... [2]."``.
     """
@@ -382,7 +382,7 @@ def citation_grammar(numbers: Sequence[int], max_sentences: int = 3) -> str:
         f'root ::= "{NOT_IN_SOURCES}" | answer\n'
         f"answer ::= sentence{more}\n"
         'sentence ::= [A-Z0-9"(] bodychar+ " [" num "]" ("[" num "]")* "."\n'
-        'bodychar ::= [^.\\[\\]\\n] | "." [0-9]\n'
+        'bodychar ::= [^.\\[\\]\\n] | [0-9] "." [0-9]\n'
         f"num ::= {nums}\n"
     )
 

@@ -653,7 +653,8 @@ class Page:
         elif liked is False or liked == "Dislike":
             rating = "down"
         else:
-            return '<div class="fb">Rating removed from view (the earlier one is kept).</div>', conv
+            # un-clicking a thumb: the stored rating stays until the other thumb is clicked
+            return '<div class="fb">Your earlier rating is kept.</div>', conv
         idx = int(index)
         try:
             if idx in conv.feedback:
@@ -884,7 +885,8 @@ a.cite:hover { text-decoration: underline; }
        border-radius: 4px; }
 #sources-panel .sources { max-height: 700px; overflow-y: auto; padding-right: 4px; }
 .sources.empty { color: var(--body-text-color-subdued); font-size: .9rem; }
-.src-title { font-weight: 700; font-size: 1rem; margin: 2px 0 6px;
+.src-title { font-weight: 700; font-size: 1rem; padding: 2px 0 6px; position: sticky; top: 0;
+             z-index: 1; background: var(--background-fill-primary);
              color: var(--body-text-color); }
 .src-group { margin-bottom: 10px; }
 .src-q { font-weight: 600; font-size: .85rem; margin: 4px 0 6px;

@@ -267,12 +267,15 @@ def main() -> None:
                 rows.append((ds.name, role, mode, len(ds.queries), evaluate(runs[mode], ds)))
             if args.variants or role == "tune":
                 for label, fusion in VARIANTS:
+                    label += " *" if fusion == DEFAULT_FUSION else ""
                     run = {q: [d for d, _ in fuse(dn, bm, fusion)][:K]
                            for q, (dn, bm) in cands.items()}
                     rows.append((ds.name, role, label, len(ds.queries), evaluate(run, ds)))
             print(f"  {ds.name}: {len(ds.queries)} queries, ~{per_query * 1000:.0f} ms "
                   f"per retrieval call", file=sys.stderr)
 
+    print("\nhybrid = Retriever (fusion + near-duplicate merging + per-article cap); "
+          "variant rows = fusion only, * = the Retriever's fusion")
     print(f"\n{'dataset':24} {'set':5} {'method':16} {'queries':>7} "
           f"{'nDCG@10':>8} {'R@10':>6} {'MRR@10':>7}")
     last = None
@@ -286,7 +289,7 @@ def main() -> None:
         by = {r[2]: r[4][0] for r in rows if r[0] == name}
         ok = by["hybrid"] > max(by["dense"], by["bm25"])
         verdicts.append(f"{name}: hybrid {'beats' if ok else 'does NOT beat'} both "
-                        f"({by['hybrid']:.3f} vs dense {by['dense']:.3f}, bm25 {by['bm25']:.3f})")
+                        f"({by['hybrid']:.4f} vs dense {by['dense']:.4f}, bm25 {by['bm25']:.4f})")
     print("\n" + "\n".join(verdicts))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 

@@ -19,6 +19,11 @@ Data (read from ``../shared/bench``; nothing is copied into the repository):
 - Queries: the 50 MS MARCO and 50 SciFact BEIR queries, embedded at query time (the
   embedding is part of the measured retrieve time, as it is for a user's question).
 
+Query embedding runs on ONE torch thread by default (``--torch-threads``): measured on the
+busy 2-core box, one short query took ~610 ms wall / ~185 ms CPU with torch's default two
+threads and ~56 ms wall / ~16 ms CPU with one (spinning OpenMP threads under contention).
+Wall times include waiting for the CPU when other jobs run; the CPU-time column does not.
+
 Run: ``.venv/bin/python bench/scale.py [--sizes 1000 10000 100000] [--no-server]``.
 """
 
@@ -334,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-server", action="store_true", help="embedded Chroma only")
     ap.add_argument("--pool-only", action="store_true", help="embed and cache the pool, stop")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    ap.add_argument(
+        "--torch-threads", type=int, default=1,
+        help="torch threads for embedding the query (default 1: on a busy 2-core box, two "
+        "spinning OpenMP threads make one short query ~10x slower)",
+    )
     args = ap.parse_args(argv)
     if not SHARED.exists():
         print(f"../shared/bench not found at {SHARED}", file=sys.stderr)
@@ -345,10 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.pool_only:
         return 0
     qs = queries()
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
     print(
         f"pool: {len(texts)} real texts with real vectors; chunks beyond the pool are "
         f"recombined texts with blended real vectors; {len(qs)} queries; "
-        f"top_k={settings.top_k}, candidates={settings.candidates}; cpus={os.cpu_count()}"
+        f"top_k={settings.top_k}, candidates={settings.candidates}; cpus={os.cpu_count()}; "
+        f"torch threads for the query embedding: {args.torch_threads}"
     )
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="assistant-scale-") as tmp:

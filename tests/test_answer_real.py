@@ -101,3 +101,25 @@ def test_planted_instruction_does_not_change_the_answer(assistant, tmp_path) -> 
     assert re.search(r"3,000|3000", answer.text), answer.text
     assert "9,000" not in answer.text and "9000" not in answer.text
     assert all("Ignore all previous" not in c.quote for c in answer.citations)
+
+
+def test_grammar_forces_cited_sentences_even_when_asked_not_to(local_model) -> None:
+    """The constrained decoder's output always has the grammar's shape: here the prompt asks
+    for uncited prose and a citation number that is not allowed."""
+    from assistant.llm import citation_grammar
+
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Write two sentences about cats. Use no brackets. "
+                                    "If you cite anything, cite [7]."},
+    ]
+    out = "".join(
+        local_model.chat_stream(messages, grammar=citation_grammar([1, 3], 2), max_tokens=150)
+    )
+    body = r"(?:[^.\[\]\n]|[0-9]\.[0-9])+"
+    sentence = rf"[A-Z0-9\"(]{body} \[(?:1|3)\](?:\[(?:1|3)\])*\."
+    shape = re.compile(rf"NOT_IN_SOURCES|{sentence}(?: {sentence})?")
+    assert set(re.findall(r"\[(\d+)\]", out)) <= {"1", "3"}, out
+    assert "\n" not in out
+    if local_model.last_output_tokens < 150:  # finished (not cut off by max_tokens)
+        assert shape.fullmatch(out), out

@@ -322,3 +322,4 @@ def test_citation_moves_to_the_source_that_names_the_claims_terms(embedder, chai
     _, answer = run(make_chain(embedder, chain_settings, model), Q3000)
     assert answer.claims[0].citations == [pahang]
     assert f"[{pahang}]" in answer.text and "JS Link" in answer.citations[0].quote
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -229,6 +230,37 @@ def test_api_endpoints_with_fake(settings, monkeypatch, tmp_path):
         app.close()
 
 
+def test_slow_answer_does_not_block_other_users(settings, monkeypatch, tmp_path):
+    """Two answers run side by side (concurrency 2); the library answers meanwhile."""
+    from gradio_client import Client
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    s = settings.model_copy(update={"port": free_port(), "concurrency": 2})
+    fake = FakeAssistant(s, delay=0.12)  # ~24 tokens: ~3 s per answer
+    app = ui.build_app(fake, FeedbackStore(tmp_path / "fb.sqlite3"))
+    ui.launch(app, s, prevent_thread_lock=True, quiet=True)
+    try:
+        url = f"http://127.0.0.1:{s.port}/"
+        first, second = Client(url, verbose=False), Client(url, verbose=False)
+        t0 = time.perf_counter()
+        one = first.predict("q1", None, None, [], "extractive", api_name="/chat")
+        single = time.perf_counter() - t0
+        assert single > 2.0
+        t0 = time.perf_counter()
+        job = first.submit("q2", None, None, [], "extractive", api_name="/chat")
+        time.sleep(0.5)
+        rows = second.predict(api_name="/library")
+        library_wait = time.perf_counter() - t0 - 0.5
+        two = second.predict("q3", None, None, [], "extractive", api_name="/chat")
+        both = time.perf_counter() - t0
+        job.result(timeout=60)
+        assert len(rows["data"]) == 2 and library_wait < 1.0, library_wait
+        assert both < 1.6 * single + 0.5, (both, single)  # not queued behind the first
+        assert 'class="answer' in _text(one[0][-1]) and 'class="answer' in _text(two[0][-1])
+    finally:
+        app.close()
+
+
 # ---- the real app, over loopback -------------------------------------------------------------
 @pytest.mark.slow
 def test_real_app_over_gradio_client(tmp_path):
@@ -258,6 +290,31 @@ def test_real_app_over_gradio_client(tmp_path):
         assert f'id="src-1-{n}"' in panel and "<mark>" in panel
         rows = client.predict(api_name="/library")
         assert len(rows["data"]) == len(list(CORPUS.iterdir()))
+
+        # upload: a good article is indexed and answerable, a bad file gets its reason
+        from gradio_client import handle_file
+
+        good = tmp_path / "gallium note.md"
+        good.write_text(
+            "---\ntitle: Gallium export licences tightened\nsource: Test Wire\n"
+            "published: 2025-10-02\n---\nChina's commerce ministry said gallium exporters "
+            "now need a licence for every shipment to Europe, starting 1 December 2025.\n"
+        )
+        bad = tmp_path / "setup.exe"
+        bad.write_bytes(b"MZ" * 64)
+        report, rows, _outlets, header, _box = client.predict(
+            [handle_file(str(good)), handle_file(str(bad))], api_name="/upload"
+        )
+        assert "gallium note.md</b>: indexed" in report
+        assert "setup.exe</b>: refused" in report
+        titles = [r[0] for r in rows["data"]]
+        assert "Gallium export licences tightened" in titles and len(titles) == 3
+        assert "3 articles" in header
+        data = client.predict(
+            "What do gallium exporters now need for shipments to Europe?", "", "", [], "",
+            api_name="/ask",
+        )
+        assert any(s["passage"]["chunk"]["source"] == "Test Wire" for s in data["sources"])
     finally:
         stop_app(proc)
 

@@ -188,7 +188,11 @@ def test_bad_upload_is_refused_and_library_kept(app, page, tmp_path):
     fake_txt = tmp_path / "scan.txt"
     fake_txt.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
     page.locator("#upload input[type=file]").set_input_files([str(exe), str(fake_txt)])
-    page.wait_for_selector("#upload :text('scan.txt')", timeout=60_000)
+    page.wait_for_function(  # both files uploaded to the server and listed
+        "() => ['installer', 'scan'].every("
+        "n => document.querySelector('#upload').innerText.includes(n))",
+        timeout=60_000,
+    )
     page.click("#upload-btn")
     report = page.locator("#ingest-report")
     page.wait_for_selector("#ingest-report .ingest-report", timeout=120_000)

@@ -75,7 +75,8 @@ _HEDGES = frozenset(
     "close".split()
 )
 _LOWER_BOUND = ("more than", "over", "at least", "above", "exceeding", "exceeds", "upwards of",
-                "in excess of", "greater than")
+                "in excess of", "greater than", "surpassed", "exceeded", "topped", "over $",
+                "more than $")
 _UPPER_BOUND = ("less than", "under", "fewer than", "below", "at most", "up to")
 _STOP = frozenset(
     """
@@ -85,6 +86,7 @@ _STOP = frozenset(
     less most least per each which who whom whose what when where while will would shall
     should can could may might must do does did also just only very up down out off new
     said says say according estimated estimate around roughly approximately total worth
+    thousand million billion trillion mln bln bn mn tn
     """.split()
 )
 
@@ -212,6 +214,21 @@ def quantities(text: str) -> list[Quantity]:
             before = text[max(0, s - 16):s].lower()
             if any(re.search(rf"\b{mon}\b\.?\s*(\d{{1,2}},?\s*)?$", before) for mon in _MONTHS):
                 kind = "date"
+        if kind == "count" and not unit and not scale_word and "," not in num:
+            prev = re.search(r"([A-Za-z]+)\.?\s*$", text[max(0, s - 20):s])
+            nxt = re.match(r"\s*,?\s*([A-Za-z]+)", text[e:e + 20])
+            prev_w = prev.group(1) if prev else ""
+            # a day of a date ("June 3, 2019", "10 December 2018") is part of the date
+            if value <= 31 and (
+                prev_w.lower() in _MONTHS or (nxt and nxt.group(1).lower() in _MONTHS)
+            ):
+                continue
+            # a small number glued to a name is part of the name ("Mardaani 2", "Falcon 9")
+            if (
+                value < 100 and "." not in num and prev_w[:1].isupper()
+                and s - len(prev_w) - 1 > 0 and prev_w.lower() not in _MONTHS
+            ):
+                continue
         before_words = text[max(0, s - 40):s].lower()
         hedged = any(re.search(rf"\b{h}\b", before_words[-25:]) for h in _HEDGES)
         bound = ""
@@ -220,7 +237,7 @@ def quantities(text: str) -> list[Quantity]:
             bound = ">"
         elif any(tail.endswith(b) for b in _UPPER_BOUND):
             bound = "<"
-        ctx = _context(text, s, e)
+        ctx = _context(text, s, m.end("num"))  # the unit word is context too ("cases")
         out.append(
             Quantity(
                 value=value, unit=unit, kind=kind, start=s, end=e, text=raw,
@@ -257,10 +274,11 @@ def values_close(claim: Quantity, ev: Quantity) -> bool:
     a, b = claim.value, ev.value
     if claim.kind in ("year", "date"):
         return int(a) == int(b)
-    if claim.bound == ">":
-        return b > a or math.isclose(a, b, rel_tol=1e-9)
+    same = math.isclose(a, b, rel_tol=1e-9)
+    if claim.bound == ">":  # "more than 20,708" needs more than 20,708 (or "over 20,708")
+        return b > a or (same and ev.bound == ">")
     if claim.bound == "<":
-        return b < a or math.isclose(a, b, rel_tol=1e-9)
+        return b < a or (same and ev.bound == "<")
     tol = claim.precision / 2
     if claim.hedged:
         tol = max(tol, 0.05 * abs(a))
@@ -301,15 +319,26 @@ def compare(
     out: list[NumberCheck] = []
     for q in cq:
         match: NumberCheck | None = None
+        unconfirmable = False
         mismatch: NumberCheck | None = None
         mismatch_score = -1.0
         for i, qs in enumerate(eqs):
             for e in qs:
                 if not units_compatible(q, e):
                     continue
+                if q.bound and not (q.context & e.context) and not (q.unit and q.unit == e.unit):
+                    continue  # a bound is only checked against the same quantity
                 if values_close(q, e):
+                    if e.bound and not q.bound and not q.hedged:
+                        unconfirmable = True  # "$95 million" vs "over $95 million"
+                        continue
                     match = NumberCheck(q, "match", i, e)
                     break
+                if (q.bound and e.bound and q.bound != e.bound
+                        and math.isclose(q.value, e.value, rel_tol=1e-9)):
+                    mismatch = NumberCheck(q, "mismatch", i, e)  # "under X" vs "more than X"
+                    mismatch_score = 99.0
+                    continue
                 shared = len((q.context & e.context) | (claim_words & e.context & q.context))
                 ctx_overlap = len(q.context & e.context)
                 same_unit = bool(q.unit) and q.unit == e.unit
@@ -323,5 +352,7 @@ def compare(
                         mismatch = NumberCheck(q, "mismatch", i, e)
             if match:
                 break
+        if match is None and unconfirmable and mismatch_score < 99.0:
+            mismatch = None
         out.append(match or mismatch or NumberCheck(q, "absent"))
     return out
