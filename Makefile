@@ -27,6 +27,7 @@ bench: setup-dev
 	$(PY) bench/retrieval.py
 	$(PY) bench/answer.py
 	$(PY) bench/verify.py
+	$(PY) bench/ui_load.py
 
 clean-index:
 	rm -rf index/chroma index/*.sqlite3 index/bm25

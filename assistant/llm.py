@@ -370,8 +370,8 @@ def citation_grammar(numbers: Sequence[int], max_sentences: int = 3) -> str:
     """A GBNF grammar for a cited plain-text answer, or exactly ``NOT_IN_SOURCES``.
 
     Every sentence is a body (no ``[``, ``]``, line breaks; a dot inside a body must be a
-    decimal point between digits, so one body is one sentence) and ends with `` [n]`` markers then ``.``,
-    where ``n`` is one of ``numbers``: ``citation_grammar([1, 3])`` accepts
+    decimal point between digits, so one body is one sentence) and ends with `` [n]``
+    markers then ``.``, where ``n`` is one of ``numbers``: ``citation_grammar([1, 3])`` accepts
     ``"Lynas makes magnets [1][3]. It is in Pahang [3]."`` and rejects ``"... [2]."``.
     """
     if not numbers:
