@@ -9,7 +9,8 @@ are those fitted values). Rules, in order - the first that fires decides:
    a different value (and no evidence sentence has the claim's value) -> contradicted.
 3. ``similarity``: the best evidence sentence is far from the claim (cosine below
    ``reject_sim`` and coverage below ``reject_cov``) -> unsupported.
-4. ``entities``: a name in the claim (``Texas``) appears in no evidence -> unsupported.
+4. ``entities``: a name in the claim (``Texas``) appears in no evidence -> unsupported
+   (only with ``use_entities``; the fit on the training splits turned it off).
 5. ``numbers``: the claim has numbers, every one is stated with its unit in the evidence,
    the best sentence is reasonably close (cosine >= ``number_support_sim``), no name is
    missing and the sentence is not doubtful -> supported.
