@@ -67,13 +67,16 @@ def is_check_worthy(sentence: str) -> bool:
 
 
 def split_claims(text: str) -> list[str]:
-    """Check-worthy sentences of ``text``, list markers removed, in reading order."""
-    out = []
-    for s, e in split_sentences(text):
-        sent = _LIST_MARK.sub("", text[s:e]).strip()
-        if sent and is_check_worthy(sent):
-            out.append(sent)
-    return out
+    """Check-worthy sentences of ``text``, list markers removed, in reading order.
+
+    A text of one sentence is the claim the user wants checked: it is kept unless it is a
+    question (``split_claims("Malaysia lacks processing expertise.")`` -> that sentence).
+    """
+    sents = [_LIST_MARK.sub("", text[s:e]).strip() for s, e in split_sentences(text)]
+    sents = [s for s in sents if s]
+    if len(sents) == 1 and not sents[0].endswith("?"):
+        return sents
+    return [s for s in sents if is_check_worthy(s)]
 
 
 def check_text(

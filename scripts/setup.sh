@@ -45,7 +45,8 @@ fi
 # 4. the package and its pinned dependencies.
 if [ $DEV = 1 ]; then EXTRA=".[dev]"; else EXTRA="."; fi
 step "installing the assistant ($EXTRA)"
-$PIP install -q -e "$EXTRA"
+# constraints.txt pins every transitive dependency to versions known to work together.
+$PIP install -q -c constraints.txt -e "$EXTRA"
 
 # 5. Chromium for the browser tests (Debian's build; playwright never downloads one).
 if [ $DEV = 1 ] && ! command -v chromium >/dev/null; then

@@ -401,3 +401,21 @@ def test_citation_markers_are_not_claim_numbers() -> None:
     claim = "Malaysia holds an estimated 16.1 million tonnes of REE [1]."
     verdict = v.check(claim, [passage(MALAYSIA)], cited=[1])
     assert verdict.label == "supported" and verdict.method == "numbers"
+
+
+def test_a_sentence_reporting_the_doubt_is_not_flagged_for_its_doubting_source():
+    from assistant.verify.evidence import reports_doubt
+
+    assert reports_doubt("Anwar's claim that the Pahang facility is underway lacks published details.")
+    assert reports_doubt("Azernews claims Beijing wants to undercut Lynas, which REEx doubts.")
+    assert not reports_doubt("The Pahang facility is already under construction.")
+    assert not reports_doubt("Malaysia has 16.1 million tonnes of rare earth elements.")
+
+
+def test_a_single_pasted_sentence_is_always_checked():
+    from assistant.factcheck import split_claims
+
+    assert split_claims("Malaysia lacks indigenous rare earth processing expertise.") == [
+        "Malaysia lacks indigenous rare earth processing expertise."
+    ]
+    assert split_claims("Is that so?") == []

@@ -139,3 +139,15 @@ def test_claim_file_input(assistant, tmp_path: Path, capsys) -> None:
                  "--backend", "extractive"]) == 0
     out = capsys.readouterr().out
     assert "Not covered by the sources (1)" in out
+
+
+def test_a_restated_doubt_is_backed_by_its_doubting_section(assistant) -> None:
+    """The passage that doubts Anwar's claim backs a sentence that reports that doubt."""
+    claim = (
+        "Anwar's claim that the new Pahang facility is already underway lacks published "
+        "investment details."
+    )
+    passages = assistant.retriever.retrieve(claim, k=6)
+    verdict = assistant.verifier.check(claim, passages)
+    assert verdict.label == "supported", verdict
+    assert any("lacks published investment details" in e.quote for e in verdict.evidence)

@@ -46,6 +46,7 @@ __all__ = [
     "SentenceScorer",
     "is_injection",
     "is_doubtful",
+    "reports_doubt",
     "proper_nouns",
     "missing_entities",
     "to_evidence",
@@ -93,6 +94,20 @@ def is_doubtful(text: str, role: str = "report") -> bool:
     ``is_doubtful("Anwar's claim that the plant is underway lacks published details") -> True``
     """
     return role in DOUBTING_ROLES or bool(_DOUBT.search(text))
+
+
+_ATTRIBUTED = re.compile(
+    r"\b(?:claim(?:s|ed)?|doubt\w*|according\s+to|reportedly|alleg\w*|assert\w*|"
+    r"said|says|suggest\w*|question\w*|disput\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def reports_doubt(claim: str) -> bool:
+    """A claim that itself attributes or doubts what it states, so that a doubting passage
+    can back it: ``reports_doubt("Anwar's claim that the plant is underway lacks published
+    details") -> True``; ``reports_doubt("The plant is underway") -> False``."""
+    return bool(_DOUBT.search(claim) or _ATTRIBUTED.search(claim))
 
 
 def proper_nouns(text: str) -> list[str]:

@@ -35,6 +35,7 @@ from assistant.verify.evidence import (
     Sentence,
     SentenceScorer,
     missing_entities,
+    reports_doubt,
     to_evidence,
 )
 from assistant.verify.numbers import compare, quantities, units_compatible, values_close
@@ -87,7 +88,9 @@ class Verifier:
         titles = {passages[s.passage].chunk.title for s in sents}
         evidence_text = " ".join([*titles, *(s.text for s in sents)])
         close = [s for s in sents[:3] if s.score >= best.score - 0.1]
-        doubtful = all(s.doubtful for s in close)
+        # a doubting passage never backs the claim it doubts, but it does back a sentence
+        # that itself reports the doubt ("X's claim ... lacks published details")
+        doubtful = all(s.doubtful for s in close) and not reports_doubt(claim)
         doubt_source = ""
         if doubtful:
             c = passages[best.passage].chunk
