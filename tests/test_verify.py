@@ -406,7 +406,7 @@ def test_citation_markers_are_not_claim_numbers() -> None:
 def test_a_sentence_reporting_the_doubt_is_not_flagged_for_its_doubting_source():
     from assistant.verify.evidence import reports_doubt
 
-    assert reports_doubt("Anwar's claim that the Pahang facility is underway lacks published details.")
+    assert reports_doubt("Anwar's claim that the plant is underway lacks published details.")
     assert reports_doubt("Azernews claims Beijing wants to undercut Lynas, which REEx doubts.")
     assert not reports_doubt("The Pahang facility is already under construction.")
     assert not reports_doubt("Malaysia has 16.1 million tonnes of rare earth elements.")
