@@ -8,10 +8,11 @@ The library never prints; this module does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -47,20 +48,29 @@ def _add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", action="append", help="only this outlet (repeatable)")
 
 
-# ---- handlers ----------------------------------------------------------------------------
-def cmd_ingest(args: argparse.Namespace, assistant: Assistant) -> int:
+@contextlib.contextmanager
+def _progress_bar(desc: str, unit: str, quiet: bool) -> Iterator[Callable[[Any], None]]:
+    """A tqdm bar on stderr, fed by the library's progress callbacks (``.done/.total/.current``)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=0, unit="doc", desc="ingest", disable=args.quiet, file=sys.stderr)
+    bar = tqdm(total=0, unit=unit, desc=desc, disable=quiet, file=sys.stderr)
 
-    def progress(p) -> None:  # type: ignore[no-untyped-def]
+    def progress(p: Any) -> None:
         bar.total = p.total
         bar.n = p.done
-        bar.set_postfix_str(p.current[-40:], refresh=False)
+        bar.set_postfix_str(str(p.current)[-40:], refresh=False)
         bar.refresh()
 
-    result = assistant.ingest(args.inputs, prune=args.prune, progress=progress)
-    bar.close()
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+# ---- handlers ----------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace, assistant: Assistant) -> int:
+    with _progress_bar("ingest", "doc", args.quiet) as progress:
+        result = assistant.ingest(args.inputs, prune=args.prune, progress=progress)
     for origin, reason in result.failed:
         print(f"error: {origin}: {reason}", file=sys.stderr)
     print(
@@ -110,10 +120,6 @@ def cmd_feedback_export(args: argparse.Namespace, assistant: Assistant) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, assistant: Assistant) -> int:
-    import contextlib
-
-    from tqdm import tqdm
-
     from assistant.evaluate import evaluate, load_items, summary_table, temporary_assistant
 
     items = load_items(args.file)
@@ -125,18 +131,10 @@ def cmd_eval(args: argparse.Namespace, assistant: Assistant) -> int:
         if args.corpus:
             print(f"ingesting {', '.join(args.corpus)} into a temporary index", file=sys.stderr)
             assistant = stack.enter_context(temporary_assistant(settings, args.corpus))
-        bar = tqdm(total=0, unit="item", desc="eval", disable=args.quiet, file=sys.stderr)
-
-        def progress(p) -> None:  # type: ignore[no-untyped-def]
-            bar.total = p.total
-            bar.n = p.done
-            bar.set_postfix_str(p.current, refresh=False)
-            bar.refresh()
-
+        progress = stack.enter_context(_progress_bar("eval", "item", args.quiet))
         report = evaluate(
             assistant, items, backend=args.backend, limit=args.limit, progress=progress
         )
-        bar.close()
     report.meta.update(eval_file=str(args.file), corpus=list(args.corpus or []))
     print(summary_table(report))
     if args.out:
