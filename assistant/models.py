@@ -158,7 +158,8 @@ class ArticleInfo:
 
 @dataclass(frozen=True)
 class Filters:
-    """Retrieval filters; all optional. Dates are inclusive."""
+    """Retrieval filters; all optional. Dates are inclusive; an article without a
+    publication date is outside every date range (it still matches when no date is set)."""
 
     since: date | None = None
     until: date | None = None

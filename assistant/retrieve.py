@@ -245,6 +245,8 @@ def diversify(
 def matches(chunk: Chunk, filters: Filters) -> bool:
     """The store's filter rules applied to one chunk's metadata (dates inclusive)."""
     day = date_to_int(chunk.published)
+    if (filters.since or filters.until) and not day:  # undated: outside any date range
+        return False
     if filters.since and day < date_to_int(filters.since):
         return False
     if filters.until and day > date_to_int(filters.until):

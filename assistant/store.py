@@ -74,8 +74,8 @@ def _where(filters: Filters | None, article_id: str | None = None) -> dict[str, 
     """Chroma where-clause: ``Filters(sources=("a",)) -> {"source": {"$in": ["a"]}}``."""
     conds: list[dict[str, Any]] = []
     if filters is not None:
-        if filters.since:
-            conds.append({"published_int": {"$gte": date_to_int(filters.since)}})
+        if filters.since or filters.until:  # a date filter leaves undated articles out
+            conds.append({"published_int": {"$gte": max(1, date_to_int(filters.since))}})
         if filters.until:
             conds.append({"published_int": {"$lte": date_to_int(filters.until)}})
         if filters.sources:

@@ -313,7 +313,8 @@ def test_matches_filters() -> None:
     assert not matches(c, Filters(article_ids=("china",)))
     undated = make_chunk("u:0", "x")
     assert not matches(undated, Filters(since=date(2020, 1, 1)))
-    assert matches(undated, Filters(until=date(2020, 1, 1)))
+    assert not matches(undated, Filters(until=date(2020, 1, 1)))  # undated: outside any range
+    assert matches(undated, Filters())
 
 
 # ---- the retriever ---------------------------------------------------------------------------
