@@ -85,6 +85,7 @@ _FOLLOW_UP = re.compile(
     r"those|these|he|she|his|her|the same|there)\b",
     re.IGNORECASE,
 )
+_NAME = re.compile(r"(?<=\w)\s+(?!I\b)[A-Z][\w-]*")  # a capitalised word not first
 _REFUSAL = re.compile(r"\s*(the )?sources do not (say|answer|mention)[^\[]*$", re.IGNORECASE)
 _ATTRIBUTED = re.compile(
     r"\b(claim\w*|doubt\w*|alleg\w*|accord\w*|report\w*|assert\w*|specul\w*|unconfirm\w*|"
@@ -100,12 +101,14 @@ def condense(question: str, history: Sequence[Turn]) -> tuple[str, str]:
     ``condense("And who is the Korean partner?", [Turn("user", "How big is the Pahang
     plant?")]) -> ("How big is the Pahang plant? And who is the Korean partner?",
     "How big is the Pahang plant?")``. A question that does not look like a follow-up (no
-    leading "and"/"what about", no pronoun, more than 8 words) stands alone.
+    leading "and"/"what about", no pronoun, and either more than 8 words or a name of its
+    own, e.g. "Is the Pahang facility already underway?") stands alone.
     """
     earlier = next((t.text.strip() for t in reversed(history) if t.role == "user"), "")
     if not earlier:
         return question, ""
-    if not (_FOLLOW_UP.search(question) or len(question.split()) <= 8):
+    short_and_nameless = len(question.split()) <= 8 and not _NAME.search(question)
+    if not (_FOLLOW_UP.search(question) or short_and_nameless):
         return question, ""
     return f"{earlier} {question}", earlier
 

@@ -323,3 +323,16 @@ def test_citation_moves_to_the_source_that_names_the_claims_terms(embedder, chai
     assert answer.claims[0].citations == [pahang]
     assert f"[{pahang}]" in answer.text and "JS Link" in answer.citations[0].quote
 
+
+
+def test_a_short_question_with_a_name_of_its_own_stands_alone():
+    from assistant.chain import condense
+    from assistant.models import Turn
+
+    history = [Turn("user", "How many tonnes of magnets will the plant make?")]
+    assert condense("Is the Pahang super magnet facility already underway?", history) == (
+        "Is the Pahang super magnet facility already underway?", ""
+    )
+    query, earlier = condense("And who is the Korean partner?", history)
+    assert earlier and query.endswith("And who is the Korean partner?")
+    assert condense("Who builds the plant?", history)[1]  # short, no name: a follow-up

@@ -419,3 +419,15 @@ def test_a_single_pasted_sentence_is_always_checked():
         "Malaysia lacks indigenous rare earth processing expertise."
     ]
     assert split_claims("Is that so?") == []
+
+
+def test_a_claim_that_restates_a_doubt_is_supported_without_the_judge():
+    from assistant.verify.decide import Signals, decide
+
+    close = Signals(has_evidence=True, sim=0.72, coverage=0.5, restates_doubt=True,
+                    judge={"supported": 0.0, "contradicted": 0.9, "unsupported": 0.1})
+    d = decide(close)
+    assert (d.label, d.method) == ("supported", "role")
+    far = Signals(has_evidence=True, sim=0.3, coverage=0.2, restates_doubt=True,
+                  judge={"supported": 0.0, "contradicted": 0.9, "unsupported": 0.1})
+    assert decide(far).label == "contradicted"

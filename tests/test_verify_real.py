@@ -151,3 +151,16 @@ def test_a_restated_doubt_is_backed_by_its_doubting_section(assistant) -> None:
     verdict = assistant.verifier.check(claim, passages)
     assert verdict.label == "supported", verdict
     assert any("lacks published investment details" in e.quote for e in verdict.evidence)
+
+
+def test_an_attributed_doubted_claim_is_backed_when_phrased_as_doubted(assistant) -> None:
+    """Phrased as a doubted claim, the disputed passage backs it; phrased as fact, it doesn't."""
+    doubted = (
+        "Azernews claimed that Beijing's motivation is specifically to undercut Lynas, "
+        "which REEx finds speculative."
+    )
+    as_fact = "Beijing's motivation is specifically to undercut Lynas."
+    v1 = assistant.verifier.check(doubted, assistant.retriever.retrieve(doubted, k=6))
+    v2 = assistant.verifier.check(as_fact, assistant.retriever.retrieve(as_fact, k=6))
+    assert v1.label == "supported", v1
+    assert v2.label != "supported", v2

@@ -16,6 +16,10 @@ are those fitted values). Rules, in order - the first that fires decides:
    missing and the sentence is not doubtful -> supported.
    ``similarity``: no claim number is missing and the best sentence is very close
    (cosine >= ``support_sim``, coverage >= ``support_cov``), not doubtful -> supported.
+   ``role``: the claim itself reports a doubt ("X claimed ..., which REEx doubts"; "the
+   claim that ... lacks published details"), its close evidence sentences are the doubting
+   ones, no number disagrees and the best is reasonably close (cosine >=
+   ``number_support_sim``) -> supported: the judge reads such sentences as contradicted.
 6. Otherwise the judge decides (when there is no judge: ``fallback_sim`` on similarity):
    ``p(supported) >= judge_support`` -> supported, else ``p(contradicted) >=
    judge_contra`` -> contradicted, else unsupported. A claim number that the evidence
@@ -61,6 +65,7 @@ class Signals:
     missing_entities: tuple[str, ...] = ()
     doubtful: bool = False  # every close evidence sentence is doubtful
     doubt_source: str = ""
+    restates_doubt: bool = False  # the claim reports the doubt its close evidence expresses
     judge: dict[str, float] | None = field(default=None, compare=False)
 
 
@@ -99,6 +104,10 @@ def cheap(s: Signals, t: Thresholds = Thresholds()) -> Decision | None:
         return Decision(
             "supported", min(0.95, 0.5 + s.sim / 2), "numbers",
             "an evidence sentence states the same figures",
+        )
+    if s.restates_doubt and "absent" not in s.numbers and s.sim >= t.number_support_sim:
+        return Decision(
+            "supported", min(0.9, s.sim), "role", "the source itself reports this doubt"
         )
     if (
         "absent" not in s.numbers

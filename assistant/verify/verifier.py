@@ -90,7 +90,9 @@ class Verifier:
         close = [s for s in sents[:3] if s.score >= best.score - 0.1]
         # a doubting passage never backs the claim it doubts, but it does back a sentence
         # that itself reports the doubt ("X's claim ... lacks published details")
-        doubtful = all(s.doubtful for s in close) and not reports_doubt(claim)
+        all_doubtful = all(s.doubtful for s in close)
+        restates = all_doubtful and reports_doubt(claim)
+        doubtful = all_doubtful and not restates
         doubt_source = ""
         if doubtful:
             c = passages[best.passage].chunk
@@ -103,6 +105,7 @@ class Verifier:
             missing_entities=tuple(missing_entities(claim, evidence_text)),
             doubtful=doubtful,
             doubt_source=doubt_source,
+            restates_doubt=restates,
         )
         from assistant.verify.decide import cheap
 
