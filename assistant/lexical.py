@@ -46,14 +46,13 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
-# bm25s sets its own logger to DEBUG at import, which lets its chatter through every
-# handler; put it back to the usual threshold.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
-
 from assistant.errors import StoreError
 from assistant.models import Chunk
 
 logger = logging.getLogger(__name__)
+# bm25s sets its own logger to DEBUG at import, which lets its chatter through every
+# handler; put it back to the usual threshold.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _STOPWORDS = frozenset(STOPWORDS_EN)
 _THOUSANDS = re.compile(r"(?<=\d)[,\u202f\u00a0'](?=\d{3}(?!\d))")
