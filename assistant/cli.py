@@ -247,9 +247,10 @@ def cmd_ask(args: argparse.Namespace, assistant: Assistant) -> int:
         if not answer.abstained and cited and src.number not in cited:
             continue
         c = src.chunk
-        when = c.published.isoformat() if c.published else "undated"
-        outlet = c.source or "-"
-        print(f"[{src.number}] {c.title} - {outlet}, {when}" + (f" <{c.url}>" if c.url else ""))
+        meta = [c.source or "unknown outlet", c.published.isoformat() if c.published else "undated"]
+        if c.section:
+            meta.append(f"section \"{c.section}\" ({c.role})")
+        print(f"[{src.number}] {c.title} ({', '.join(meta)})" + (f" <{c.url}>" if c.url else ""))
         for cit in answer.citations:
             if cit.number == src.number:
                 print(f'    "{cit.quote}"')
