@@ -41,6 +41,7 @@ import logging  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -1164,6 +1165,16 @@ def refresh_index(assistant: Assistant, settings: Settings) -> None:
     )
 
 
+def _warm(assistant: Assistant) -> None:
+    """Load the local model and its fixed instructions while the page starts, so the first
+    question does not pay for it. A model that cannot load is reported when asked."""
+    try:
+        assistant.warm()
+        logger.info("the answer writer is warm")
+    except Exception:  # noqa: BLE001 - a warm-up failure must not stop the page
+        logger.warning("warm-up failed; the first answer will load the model", exc_info=True)
+
+
 def main() -> None:
     """``python app.py``: refresh the index from corpus/, then serve the page."""
     logging.basicConfig(
@@ -1175,6 +1186,7 @@ def main() -> None:
         refresh_index(assistant, settings)
     except AssistantError:
         logger.exception("the index could not be refreshed; serving it as it is")
+    threading.Thread(target=_warm, args=(assistant,), name="warm-up", daemon=True).start()
     app = build_app(assistant)
     logger.info("serving on http://%s:%d (backend %s, concurrency %d)",
                 settings.host, settings.port, settings.backend, settings.concurrency)
