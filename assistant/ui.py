@@ -86,7 +86,7 @@ BACKEND_LABELS = {
 }
 LEGEND = (
     '<div class="legend"><span class="lg ok">✓ backed</span>'
-    '<span class="lg unsup">⚠ not backed by the sources</span>'
+    '<span class="lg unsup">⚠ not backed by the sources, or the sources disagree</span>'
     '<span class="lg contra">✗ contradicted by a source</span>'
     '<span class="lg">[n] source n (hover for the quote, click to open)</span></div>'
 )
@@ -238,6 +238,14 @@ def render_claim(claim: Claim, answer: Answer, turn: int) -> str:
     if verdict is None:
         return f'<span class="claim">{body}</span>'
     reason = _short(verdict.reason, 160) if verdict.reason else ""
+    if verdict.label == "supported" and verdict.conflicting:
+        # backed, but another article gives a different value: the reader must see both
+        others = "; ".join(_evidence_note(e, answer, turn) for e in verdict.conflicting[:3])
+        return (
+            f'<span class="claim conflict" data-verdict="supported">{body}'
+            f'<span class="mark conflict" aria-label="sources disagree">⚠</span></span>'
+            f'<span class="why conflict">the sources disagree on this figure: {others}</span>'
+        )
     if verdict.label == "supported":
         note = ""
         if not verdict.cited_ok and verdict.evidence:
@@ -870,6 +878,9 @@ footer { opacity: .6; }
 #chat .mark.contra { color: #b91c1c; margin-left: 3px; font-weight: 700; }
 #chat .why { display: block; font-size: .82em; margin: 1px 0 6px 4px; font-style: italic; }
 #chat .why.unsup { color: #92400e; } #chat .why.contra { color: #991b1b; }
+#chat .claim.conflict { background: rgba(245, 158, 11, .22); border-bottom: 2px dashed #f59e0b; }
+#chat .mark.conflict { color: #b45309; margin-left: 3px; } #chat .why.conflict { color: #92400e; }
+#chat .why.conflict::before { content: "⚠ "; }
 #chat .why.unsup::before { content: "⚠ "; } #chat .why.contra::before { content: "✗ "; }
 .dark #chat .why.unsup { color: #fcd34d; } .dark #chat .why.contra { color: #fca5a5; }
 a.cite { text-decoration: none; font-weight: 600; font-size: .85em; vertical-align: super;

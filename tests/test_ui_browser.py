@@ -19,13 +19,14 @@ They are asked in the same conversation, one after another, until an answer carr
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import CORPUS, REPO
 from tests.ui_server import start_app, stop_app
 
 pytestmark = pytest.mark.slow
@@ -43,19 +44,38 @@ CHROMIUM_ARGS = [
 ]
 ANSWER_TIMEOUT_MS = 600_000  # the local model: 10-90 s per answer, minutes on an overloaded box
 QUESTION = "How many tonnes of NdFeB magnets a year will the Pahang facility make?"
+#: A second outlet that gives another figure for the same plant: an answer that states either
+#: figure must be shown flagged ("the sources disagree"), whatever the model writes.
+CONFLICTING_ARTICLE = """---
+id: magnet-wire
+title: Lynas and JS Link plan a larger Pahang magnet plant
+published: 2025-11-20
+source: Example Metals Wire
+---
+Lynas Rare Earths and JS Link said the Pahang facility will make 5,000 tonnes of NdFeB magnets
+a year, according to a company presentation.
+"""
 FLAG_QUESTIONS = (
+    "What does Example Metals Wire say the Pahang facility will make a year?",
     "Is the Pahang super magnet facility already underway?",
     "What did Azernews claim about Beijing's motivation regarding Lynas?",
     "When will the Pahang magnet facility open and who will fund it?",
 )
-FLAGGED = "#chat .answer .claim.unsup, #chat .answer .claim.contra"
+FLAGGED = (
+    "#chat .answer .claim.unsup, #chat .answer .claim.contra, #chat .answer .claim.conflict"
+)
 ARTIFACTS = REPO / "artifacts"
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui-browser")
-    proc, url, log = start_app(tmp, "local")
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    for article in CORPUS.glob("*.txt"):
+        shutil.copy(article, corpus / article.name)
+    (corpus / "magnet-wire.md").write_text(CONFLICTING_ARTICLE, encoding="utf-8")
+    proc, url, log = start_app(tmp, "local", {"ASSISTANT_CORPUS_DIR": str(corpus)})
     try:
         yield url, tmp / "index"
     finally:
@@ -114,7 +134,9 @@ def test_answer_citations_flags_and_feedback(app, page):
     page.goto(url)
     page.wait_for_selector("#question textarea")
     text = _ask(page, QUESTION, 1)
-    assert "3,000" in text or "3000" in text
+    # the corpus says 3,000; the planted second outlet says 5,000 (tests/test_answer_real.py
+    # checks the figure itself): the answer states one of them
+    assert any(figure in text for figure in ("3,000", "3000", "5,000", "5000")), text
     answer = page.locator("#chat .answer").first
 
     # a citation that links to a source card with its quoted passage
@@ -144,7 +166,9 @@ def test_answer_citations_flags_and_feedback(app, page):
     assert flagged.count() >= 1, page.locator("#chat").inner_text()
     flagged.first.scroll_into_view_if_needed()
     assert flagged.first.is_visible()
-    why = page.locator("#chat .answer .why.unsup, #chat .answer .why.contra").first
+    why = page.locator(
+        "#chat .answer .why.unsup, #chat .answer .why.contra, #chat .answer .why.conflict"
+    ).first
     assert why.is_visible() and why.inner_text().strip()
     assert page.locator(".legend").is_visible()
 
