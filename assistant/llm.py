@@ -482,23 +482,8 @@ def build_chat_model(settings: Any, backend: str, local_model: LocalModel | None
             temperature=settings.llm_temperature,
         )
     if backend == "openai":
-        if not settings.openai_base_url:
-            raise ConfigError(
-                "the openai backend needs a base URL (ASSISTANT_OPENAI_BASE_URL or "
-                "OPENAI_BASE_URL)"
-            )
-        try:
-            from langchain_openai import ChatOpenAI
-        except ImportError as exc:  # pragma: no cover - a dependency
-            raise ModelError("langchain-openai is not installed") from exc
-        return ChatOpenAI(
-            base_url=settings.openai_base_url,
-            api_key=settings.openai_api_key,
-            model=settings.openai_model,
-            temperature=settings.llm_temperature,
-            max_tokens=settings.llm_max_tokens,  # type: ignore[call-arg]
-            timeout=settings.openai_timeout,
-            max_retries=1,
+        return _openai_chat(
+            settings, temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens
         )
     raise ConfigError(f"unknown backend {backend!r} (local, openai or extractive)")
 
@@ -510,6 +495,11 @@ def build_judge_model(settings: Any) -> Any:
     ``logprobs`` with the top 5 alternatives, so that the judge can read label
     probabilities (servers that ignore ``logprobs`` still work: the word is parsed).
     """
+    return _openai_chat(settings, temperature=0.0, max_tokens=3, logprobs=True, top_logprobs=5)
+
+
+def _openai_chat(settings: Any, **options: Any) -> Any:
+    """``ChatOpenAI`` on the configured OpenAI-compatible endpoint with ``options``."""
     if not settings.openai_base_url:
         raise ConfigError(
             "the openai backend needs a base URL (ASSISTANT_OPENAI_BASE_URL or OPENAI_BASE_URL)"
@@ -522,11 +512,8 @@ def build_judge_model(settings: Any) -> Any:
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key,
         model=settings.openai_model,
-        temperature=0.0,
-        max_tokens=3,  # type: ignore[call-arg]
         timeout=settings.openai_timeout,
         max_retries=1,
-        logprobs=True,
-        top_logprobs=5,
+        **options,
     )
 
