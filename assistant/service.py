@@ -8,7 +8,6 @@ user input into calls here and records from here into their medium.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from typing import Any
@@ -33,7 +32,6 @@ class Assistant:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
 
     # ---- collaborators, built lazily and once -------------------------------------------
     @cached_property
