@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -130,6 +131,9 @@ class FeedbackStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._ready = False
+        # switching to WAL takes an exclusive lock that ignores the busy timeout: the first
+        # connections of several threads must not race to do it
+        self._init_lock = threading.Lock()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -141,9 +145,11 @@ class FeedbackStore:
             raise StoreError(f"cannot open the feedback store {self.path}: {exc}") from exc
         try:
             if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(_SCHEMA)
-                self._ready = True
+                with self._init_lock:
+                    if not self._ready:
+                        conn.execute("PRAGMA journal_mode=WAL")
+                        conn.execute(_SCHEMA)
+                        self._ready = True
             with conn:
                 yield conn
         except sqlite3.Error as exc:
