@@ -4,7 +4,8 @@ What it measures: the time of one retrieval (embed the query + vector search + B
 through ``assistant.retrieve.Retriever`` in hybrid mode when that module exists; otherwise
 dense and BM25 are timed separately and summed, and the output says so), median and p95 over
 the benchmark queries, for an embedded Chroma store (``PersistentClient`` in a temp dir) and a
-Chroma server (``chroma run`` on 127.0.0.1, a free port), plus the index size on disk.
+Chroma server (``chroma run`` on 127.0.0.1, a free port, started by ``tests/servers.py``),
+plus the index size on disk.
 
 Data (read from ``../shared/bench``; nothing is copied into the repository):
 
@@ -35,14 +36,11 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +59,7 @@ from assistant.lexical import Bm25Index  # noqa: E402
 from assistant.models import Chunk, Filters  # noqa: E402
 from assistant.store import Store  # noqa: E402
 from assistant.text import sentences  # noqa: E402
+from tests.servers import Server, chroma_server  # noqa: E402
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -140,46 +139,6 @@ def make_chunks(
         for i, t in enumerate(out_text)
     ]
     return chunks, out_vec
-
-
-# ---- servers ----------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def chroma_server(path: Path) -> Iterator[tuple[int, int]]:
-    """``chroma run`` on 127.0.0.1 (a free port); stopped by PID with SIGTERM."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("chroma")
-    log = (path.parent / f"chroma-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("chroma server did not start") from None
-                time.sleep(0.2)
-        yield port, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 # ---- measuring --------------------------------------------------------------------------------
@@ -284,10 +243,10 @@ def run_size(
     for mode in modes:
         base = workdir / f"{mode}-{n}"
         base.mkdir(parents=True)
-        ctx: contextlib.AbstractContextManager[tuple[int, int] | None]
+        ctx: contextlib.AbstractContextManager[Server | None]
         ctx = chroma_server(base / "server-data") if mode == "server" else contextlib.nullcontext()
         with ctx as server:
-            port, pid = server or (0, 0)
+            port, pid = (server.port, server.pid) if server else (0, 0)
             settings = Settings(
                 _env_file=None,
                 index_dir=base / "index",

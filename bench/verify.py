@@ -10,8 +10,10 @@ Sets (under ../shared/bench, never copied into the repo), deterministic subsampl
   "Question: ... Answer: ..." with the right answer is supported by the knowledge, with the
   hallucinated answer it is not (gold unsupported).
 
-Thresholds are fitted on training splits only (``scifact/claims_train.jsonl`` and
-``vitaminc_sample/train_*.jsonl``), never on the test items. Printed per set and method:
+Thresholds are fitted on training splits only (``scifact/claims_train.jsonl``,
+``vitaminc_sample/train_*.jsonl`` and, as HaluEval has no train split, HaluEval pairs from
+position 250 of the fixed shuffle while the test sample takes pairs before it), never on
+the test items; the objective is the mean over the three training sets. Printed per set and method:
 n, balanced accuracy (supported vs not), 3-way confusion matrix (rows gold, columns
 predicted: S / C / U), median latency per claim. Signal values (including the judge's three
 probabilities) are cached in the temp dir so that a rerun only refits and reprints.
@@ -43,7 +45,7 @@ SHARED = REPO.parent / "shared" / "bench"
 
 from assistant.config import Settings  # noqa: E402
 from assistant.models import Chunk, Passage  # noqa: E402
-from assistant.verify.decide import Signals, Thresholds, cheap, decide  # noqa: E402
+from assistant.verify.decide import Signals, Thresholds, cheap, decide, judge_score  # noqa: E402
 
 LABELS = ("supported", "contradicted", "unsupported")
 REFRESH_CHEAP = False
@@ -94,14 +96,23 @@ def vitaminc(files: Iterable[str], n: int) -> list[dict]:
     return out
 
 
-def halueval(n_pairs: int) -> list[dict]:
+HALU_TRAIN_FROM = 250  # HaluEval has no train split: pairs from here on fit, those before test
+
+
+def halueval(n_pairs: int, train: bool = False) -> list[dict]:
+    """Test: the first ``n_pairs`` of a fixed shuffle (n_pairs <= 250); train: pairs from
+    position ``HALU_TRAIN_FROM`` of the same shuffle, so the two never overlap."""
+    rows = _sample(_jsonl(SHARED / "halueval" / "qa_seed_one-turn_500.jsonl"), 500)
+    if train:
+        rows, tag = rows[HALU_TRAIN_FROM : HALU_TRAIN_FROM + n_pairs], "halufit"
+    else:
+        rows, tag = rows[: min(n_pairs, HALU_TRAIN_FROM)], "halu"
     out = []
-    for i, r in enumerate(_sample(_jsonl(SHARED / "halueval" / "qa_seed_one-turn_500.jsonl"),
-                                  n_pairs)):
-        p = [_passage(f"halu-{i}", "", r["knowledge"])]
+    for i, r in enumerate(rows):
+        p = [_passage(f"{tag}-{i}", "", r["knowledge"])]
         for key, label in (("right_answer", "supported"), ("hallucinated_answer", "unsupported")):
             claim = f"Question: {r['question']} Answer: {r[key]}"
-            out.append({"id": f"halu-{i}-{key}", "claim": claim, "label": label, "passages": p})
+            out.append({"id": f"{tag}-{i}-{key}", "claim": claim, "label": label, "passages": p})
     return out
 
 
@@ -179,20 +190,26 @@ def m_role(row: dict, t: Thresholds) -> tuple[str, float]:
     return ("supported" if ok else "unsupported"), row["cheap_s"]
 
 
-def m_judge_argmax(row: dict, t: Thresholds) -> tuple[str, float]:
+def m_novel(row: dict, t: Thresholds) -> tuple[str, float]:
+    ok = row["signals"]["has_evidence"] and row["signals"]["novel"] <= 0.2
+    return ("supported" if ok else "unsupported"), row["cheap_s"]
+
+
+def m_judge_naive(row: dict, t: Thresholds) -> tuple[str, float]:
     j = row["judge"]
     if not j:
         return "unsupported", row["judge_s"]
-    return max(j, key=j.get), row["judge_s"]
+    return ("supported" if j["true"] >= 0 else "unsupported"), row["judge_s"]
 
 
 def m_judge(row: dict, t: Thresholds) -> tuple[str, float]:
-    j = row["judge"]
-    if not j:
+    """Rule 6 alone (the fitted score over the judge and the cheap signals), no cheap path."""
+    if not row["judge"]:
         return "unsupported", row["judge_s"]
-    if j["supported"] >= t.judge_support:
+    s = _signals(row, True)
+    if judge_score(s, t) >= t.judge_true:
         return "supported", row["judge_s"]
-    if j["contradicted"] >= t.judge_contra:
+    if s.sim >= t.contra_sim and row["judge"]["true"] <= t.contra_true:
         return "contradicted", row["judge_s"]
     return "unsupported", row["judge_s"]
 
@@ -213,8 +230,9 @@ METHODS: dict[str, Method] = {
     "entities alone": m_entities,
     "similarity alone": m_similarity,
     "role/doubt alone": m_role,
-    "judge argmax (naive)": m_judge_argmax,
-    "judge, fitted thresholds": m_judge,
+    "claim words alone": m_novel,
+    "judge, Yes >= No (naive)": m_judge_naive,
+    "judge score, no cheap path": m_judge,
     "cheap path alone": m_cheap,
     "combination": m_combined,
 }
@@ -237,34 +255,74 @@ def score(rows: list[dict], method: Method, t: Thresholds) -> dict:
             "median_s": statistics.median(lats) if lats else 0.0}
 
 
+def _group(row: dict) -> str:
+    return row["id"].split("-")[0].replace("halufit", "halu")
+
+
+def objective(rows: list[dict], method: Method, t: Thresholds) -> float:
+    """Mean over the training sets of balanced accuracy + 0.25 x 3-way accuracy (so that no
+    set dominates by size)."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(_group(r), []).append(r)
+    vals = []
+    for g in groups.values():
+        sc = score(g, method, t)
+        vals.append(sc["bacc"] + 0.25 * sc["acc3"])
+    return statistics.fmean(vals)
+
+
+def fit_score(rows: list[dict], base: Thresholds) -> Thresholds:
+    """Rule 6's score as a logistic regression of supported-vs-not on the judge's log-odds,
+    claim words absent from the evidence, an absent claim number and similarity; each
+    training set and each class weighs the same. Scaled so that the judge has weight 1."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    use = [r for r in rows if r["judge"]]
+    x = np.array([[r["judge"]["true"], r["signals"]["novel"],
+                   float("absent" in r["signals"]["numbers"]), r["signals"]["sim"]] for r in use])
+    y = np.array([r["label"] == "supported" for r in use])
+    count: dict[tuple[str, bool], int] = {}
+    for r, yy in zip(use, y, strict=True):
+        count[(_group(r), bool(yy))] = count.get((_group(r), bool(yy)), 0) + 1
+    w = np.array([1.0 / count[(_group(r), bool(yy))] for r, yy in zip(use, y, strict=True)])
+    m = LogisticRegression(C=1.0, max_iter=5000).fit(x, y, sample_weight=w * len(use))
+    (wt, wn, wa, ws), b = m.coef_[0], m.intercept_[0]
+    if wt <= 0:
+        raise SystemExit("the judge's log-odds got a non-positive weight: refusing the fit")
+    return replace(base, judge_true=round(float(-b / wt), 3),
+                   novel_penalty=round(float(-wn / wt), 3),
+                   absent_penalty=round(float(-wa / wt), 3), sim_weight=round(float(ws / wt), 3))
+
+
 def fit(rows: list[dict], judge: bool) -> Thresholds:
     """Grid search on training rows: similarity threshold, judge thresholds, cheap cut-offs."""
-    best_t, best = Thresholds(), -1.0
+    best = -1.0
     for fs in [x / 100 for x in range(30, 90, 2)]:
-        s = score(rows, m_similarity, replace(best_t, fallback_sim=fs))["bacc"]
+        s = objective(rows, m_similarity, replace(Thresholds(), fallback_sim=fs))
         if s > best:
             best, fs_best = s, fs
     base = replace(Thresholds(), fallback_sim=fs_best)
     if judge:
+        base = fit_score(rows, base)
         best = -1.0
-        for js, jc in itertools.product([x / 100 for x in range(10, 95, 5)],
-                                        [x / 100 for x in range(10, 80, 5)]):
-            sc = score(rows, m_judge, replace(base, judge_support=js, judge_contra=jc))
-            val = sc["bacc"] + 0.25 * sc["acc3"]
-            if val > best:
-                best, base_j = val, replace(base, judge_support=js, judge_contra=jc)
-        base = base_j
+        for cs, ct in itertools.product([0.3, 0.45, 0.6, 0.75, 2.0], [-1.0, -2.0, -3.0, -5.0]):
+            t = replace(base, contra_sim=cs, contra_true=ct)
+            val = objective(rows, m_judge, t)
+            if val > best + 1e-9:
+                best, base_c = val, t
+        base = base_c
     method = m_combined if judge else m_cheap
     best = -1.0
     best_t = base
-    for ss, sc_, rs, ap, ue, ns in itertools.product(
-        [0.78, 0.86, 0.95], [0.7, 0.85, 1.0], [0.15, 0.25, 0.35],
-        [0.0, 0.15, 0.3] if judge else [0.15], [True, False], [0.35, 0.45, 0.6, 1.01],
+    for ss, sc_, rs, sn, ue, ns in itertools.product(
+        [0.78, 0.86, 0.95, 2.0], [0.7, 0.85, 1.0], [0.15, 0.25, 0.35], [0.0, 0.1, 0.25],
+        [True, False], [0.45, 0.6, 0.75, 2.0],
     ):
-        t = replace(base, support_sim=ss, support_cov=sc_, reject_sim=rs, absent_penalty=ap,
+        t = replace(base, support_sim=ss, support_cov=sc_, reject_sim=rs, support_novel=sn,
                     use_entities=ue, number_support_sim=ns)
-        r = score(rows, method, t)
-        val = r["bacc"] + 0.25 * r["acc3"]
+        val = objective(rows, method, t)
         if val > best + 1e-9:
             best, best_t = val, t
     return best_t
@@ -296,8 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=100, help="claims per test set (HaluEval: n/2 pairs)")
     ap.add_argument("--train", type=int, default=60, help="training claims per train set")
     ap.add_argument("--no-judge", action="store_true", help="cheap signals only")
-    ap.add_argument("--cache", type=Path,
-                    default=Path(tempfile.gettempdir()) / "assistant_verify_bench.jsonl")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="signal cache (default: one per judge-evidence setting in the temp dir)")
+    ap.add_argument("--judge-sentences", type=int, default=None,
+                    help="evidence sentences shown to the judge (default: the product's)")
+    ap.add_argument("--judge-chars", type=int, default=None,
+                    help="evidence characters shown to the judge (default: the product's)")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads for the judge")
     ap.add_argument("--refresh-cheap", action="store_true",
                     help="recompute the cheap signals, keep cached judge scores")
@@ -316,15 +378,29 @@ def main(argv: list[str] | None = None) -> int:
 
         s = Settings(_env_file=None)
         judge = LocalJudge(LocalModel(s.model_path, s.cache_dir, args.threads, 2048))
+        if args.judge_chars:
+            judge.max_evidence_chars = args.judge_chars
     global REFRESH_CHEAP
     REFRESH_CHEAP = args.refresh_cheap
     verifier = Verifier(Embedder(), judge=judge)
+    if args.judge_sentences:
+        verifier.judge_sentences = args.judge_sentences
+    if args.cache is None:
+        chars = judge.max_evidence_chars if judge is not None else 0
+        args.cache = Path(tempfile.gettempdir()) / (
+            f"assistant_verify_bench_v2_s{verifier.judge_sentences}_c{chars}.jsonl"
+        )
+    print(f"signal cache: {args.cache}", file=sys.stderr)
     use_judge = judge is not None
 
-    print(f"fitting on train splits: SciFact train n={args.train}, VitaminC train n={args.train}",
-          file=sys.stderr)
-    train = measure(scifact("train", args.train) + vitaminc(
-        [f"train_{i}.jsonl" for i in range(5)], args.train), verifier, use_judge, args.cache)
+    print(f"fitting on train splits: SciFact train n={args.train}, VitaminC train n={args.train},"
+          f" HaluEval pairs {HALU_TRAIN_FROM}+ n={args.train}", file=sys.stderr)
+    train = measure(
+        scifact("train", args.train)
+        + vitaminc([f"train_{i}.jsonl" for i in range(5)], args.train)
+        + halueval(args.train // 2, train=True),
+        verifier, use_judge, args.cache,
+    )
     t = fit(train, use_judge)
     print("fitted thresholds (train splits only):", asdict(t))
     report("TRAIN (fit data, for reference)", train, t, use_judge)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from assistant.config import Settings  # noqa: E402
+
+from . import servers  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
@@ -40,6 +43,14 @@ def local_model():
 
     s = Settings(_env_file=None)
     return LocalModel(s.model_path, s.cache_dir, s.llm_threads, s.llm_context)
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[int]:
+    """A ``chroma run`` server on 127.0.0.1 (data in ``tmp_path/server-data``, log in
+    ``tmp_path/chroma.log``); yields its port and stops it by PID afterwards."""
+    with servers.chroma_server(tmp_path / "server-data") as server:
+        yield server.port
 
 
 def shared_path(*parts: str) -> Path:

@@ -10,13 +10,7 @@ citation number it keeps names a real source.
 from __future__ import annotations
 
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 
-import httpx
 import pytest
 
 from assistant.config import Settings
@@ -24,16 +18,11 @@ from assistant.llm import assemble_model
 from assistant.service import Assistant
 
 from .conftest import CORPUS
+from .servers import llama_server
 
 pytestmark = pytest.mark.slow
 
 Q3000 = "How many tonnes of NdFeB magnets a year is the Lynas / JS Link facility meant to make?"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -41,36 +30,9 @@ def server(tmp_path_factory):
     pytest.importorskip("llama_cpp.server.app")
     base = Settings(_env_file=None)
     model = base.model_path or assemble_model(base.cache_dir)
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("llama_server") / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_threads", str(base.llm_threads), "--n_ctx", "4096"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not come up in 180 s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    log = tmp_path_factory.mktemp("llama_server") / "server.log"
+    with llama_server(model, log, threads=base.llm_threads, stop_timeout=20) as srv:
+        yield f"{srv.url}/v1"
 
 
 def test_openai_backend_gives_a_cited_answer(server, tmp_path, embedder) -> None:

@@ -3,18 +3,12 @@
 Starts ``chroma run`` (the server inside the chromadb wheel) on 127.0.0.1 and a free port,
 with its data in a temp dir, points ``Settings(chroma_host=..., chroma_port=...)`` at it,
 and runs ingest of ``corpus/`` + ask (extractive backend, no LLM) + check. The server is
-stopped by PID with SIGTERM. Never ``chroma update`` (it calls the internet).
+stopped by PID with SIGTERM. Never ``chroma update`` (it calls the internet). The servers
+come from ``tests/servers.py`` (the ``chroma_server`` fixture is in ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,54 +16,11 @@ import pytest
 
 from assistant.config import Settings
 
+from .servers import llama_server
+
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[int]:
-    exe = Path(sys.executable).with_name("chroma")
-    if not exe.exists():
-        pytest.fail(f"chroma CLI not found next to {sys.executable}")
-    port = _free_port()
-    log = (tmp_path / "chroma.log").open("wb")
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(tmp_path / "server-data"),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1
-                ) as resp:
-                    assert resp.status == 200
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    pytest.fail("chroma server did not start:\n"
-                                + (tmp_path / "chroma.log").read_text()[-2000:])
-                time.sleep(0.2)
-        yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_ingest_ask_check_against_a_chroma_server(chroma_server: int, tmp_path: Path) -> None:
@@ -126,36 +77,10 @@ def llm_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     pytest.importorskip("llama_cpp")
     from assistant.llm import assemble_model
 
-    model = assemble_model(Settings(_env_file=None).cache_dir)
-    port = _free_port()
-    log_path = tmp_path / "llm.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
-         "--model_alias", Settings(_env_file=None).openai_model,
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    pytest.fail("llama_cpp.server did not start:\n" + log_path.read_text()[-2000:])
-                time.sleep(0.5)
-        yield port, log_path
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    base = Settings(_env_file=None)
+    model = assemble_model(base.cache_dir)
+    with llama_server(model, tmp_path / "llm.log", threads=2, alias=base.openai_model) as server:
+        yield server.port, server.log
 
 
 def test_openai_backend_answers_and_judges_through_one_server(

@@ -1,15 +1,9 @@
-"""Embedded Chroma vs a `chroma run` server on loopback: the same ingest, the same answers."""
+"""Embedded Chroma vs a `chroma run` server on loopback: the same ingest, the same answers.
+
+The server is the ``chroma_server`` fixture of ``tests/conftest.py`` (``tests/servers.py``).
+"""
 
 from __future__ import annotations
-
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -28,50 +22,6 @@ QUERIES = [
     "Which claims lack published investment details?",
     "Khazanah Nasional sovereign wealth fund",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path):
-    exe = Path(sys.executable).with_name("chroma")
-    if not exe.exists():
-        pytest.fail(f"chroma executable not found next to {sys.executable}")
-    port = _free_port()
-    log = (tmp_path / "chroma.log").open("wb")
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(tmp_path / "server-data"),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "chroma.log").read_text(errors="replace")
-            try:
-                url = f"http://127.0.0.1:{port}/api/v2/heartbeat"
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "chroma server did not start"
-            time.sleep(0.1)
-        yield port
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        log.close()
 
 
 def test_embedded_and_server_give_same_ids(tmp_path, embedder, chroma_server):

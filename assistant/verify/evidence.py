@@ -167,8 +167,9 @@ class Sentence:
 class SentenceScorer:
     """Splits passages into sentences and scores them with the embedding model (cached)."""
 
-    def __init__(self, embedder: Any, cache_size: int = 20000) -> None:
+    def __init__(self, embedder: Any, cache_size: int = 20000, max_embed: int = 6) -> None:
         self.embedder = embedder
+        self.max_embed = max_embed  # sentences embedded per check, lexically closest first
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -202,19 +203,28 @@ class SentenceScorer:
                 raw.append((i, s, e, text, chunk.role))
         if not raw:
             return []
-        vecs = self.embed([claim] + [r[3] for r in raw])
-        sims = vecs[1:] @ vecs[0]
         cw = content_words(claim)
         cq = quantities(claim)
+        lexical = []
+        for r in raw:
+            cov = len(cw & content_words(r[3])) / len(cw) if cw else 0.0
+            lexical.append((cov, _number_bonus(cq, r[3])))
+        # embed only the lexically closest sentences (and those already embedded): the
+        # embedding is the cost of the cheap path
+        with self._lock:
+            cached = {k for k, r in enumerate(raw) if r[3] in self._cache}
+        order = sorted(range(len(raw)), key=lambda k: -(lexical[k][0] + lexical[k][1]))
+        chosen = sorted(set(order[: self.max_embed]) | cached)
+        vecs = self.embed([claim] + [raw[k][3] for k in chosen])
+        sims = dict(zip(chosen, (vecs[1:] @ vecs[0]).tolist(), strict=True))
         out = []
-        for (i, s, e, text, role), sim in zip(raw, sims, strict=True):
-            words = content_words(text)
-            cov = len(cw & words) / len(cw) if cw else 0.0
+        for k, (i, s, e, text, role) in enumerate(raw):
+            cov, bonus = lexical[k]
             out.append(
                 Sentence(
-                    passage=i, start=s, end=e, text=text, role=role, sim=float(sim),
-                    coverage=cov, injection=is_injection(text),
-                    doubtful=is_doubtful(text, role), number_bonus=_number_bonus(cq, text),
+                    passage=i, start=s, end=e, text=text, role=role,
+                    sim=float(sims.get(k, 0.0)), coverage=cov, injection=is_injection(text),
+                    doubtful=is_doubtful(text, role), number_bonus=bonus,
                 )
             )
         out.sort(key=lambda x: x.score, reverse=True)

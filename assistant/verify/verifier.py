@@ -38,7 +38,13 @@ from assistant.verify.evidence import (
     reports_doubt,
     to_evidence,
 )
-from assistant.verify.numbers import compare, quantities, units_compatible, values_close
+from assistant.verify.numbers import (
+    compare,
+    content_words,
+    quantities,
+    units_compatible,
+    values_close,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +67,9 @@ class Verifier:
         self.judge = judge
         self.thresholds = thresholds or Thresholds()
         self.judge_sentences = judge_sentences
-        self.scorer = SentenceScorer(embedder)
+        # sentence scores come from an int8 copy when the embedder offers one (~2.5x faster)
+        quantized = getattr(embedder, "quantized", None)
+        self.scorer = SentenceScorer(quantized() if callable(quantized) else embedder)
         self._memo: OrderedDict[tuple[str, tuple[str, ...]], dict[str, float]] = OrderedDict()
         self._memo_lock = threading.Lock()
 
@@ -87,6 +95,11 @@ class Verifier:
         # names are looked for in the titles and the non-injection sentences only
         titles = {passages[s.passage].chunk.title for s in sents}
         evidence_text = " ".join([*titles, *(s.text for s in sents)])
+        claim_words = content_words(claim)
+        have = content_words(evidence_text)
+        novel = (
+            sum(w not in have for w in claim_words) / len(claim_words) if claim_words else 0.0
+        )
         close = [s for s in sents[:3] if s.score >= best.score - 0.1]
         # a doubting passage never backs the claim it doubts, but it does back a sentence
         # that itself reports the doubt ("X's claim ... lacks published details")
@@ -101,6 +114,7 @@ class Verifier:
             has_evidence=True,
             sim=best.sim,
             coverage=best.coverage,
+            novel=novel,
             numbers=tuple(c.status for c in checks),
             missing_entities=tuple(missing_entities(claim, evidence_text)),
             doubtful=doubtful,

@@ -1,0 +1,54 @@
+"""The int8 copy of the embedding model that scores evidence sentences (real MiniLM)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.models import Chunk, Passage
+from assistant.verify.evidence import SentenceScorer
+
+SENTENCES = [
+    "Malaysia holds an estimated 16.1 million tonnes of rare earth elements.",
+    "Lynas runs a processing plant in Pahang.",
+    "The weather in Oslo was cold in January.",
+]
+
+
+def test_quantized_copy_agrees_with_the_float_model(embedder) -> None:
+    q = embedder.quantized()
+    claim = "Malaysia has 16.1 million tonnes of rare earths"
+    f_vecs = embedder.encode([claim, *SENTENCES])
+    q_vecs = q.encode([claim, *SENTENCES])
+    assert q_vecs.shape == f_vecs.shape and q_vecs.dtype == np.float32
+    assert np.allclose(np.linalg.norm(q_vecs, axis=1), 1.0, atol=1e-4)
+    # each vector stays close to its float twin, and the ranking of sentences is the same
+    assert float(np.min(np.sum(q_vecs * f_vecs, axis=1))) > 0.9
+    f_sims, q_sims = f_vecs[1:] @ f_vecs[0], q_vecs[1:] @ q_vecs[0]
+    assert list(np.argsort(-f_sims)) == list(np.argsort(-q_sims))
+    assert q.model is not embedder.model  # a copy: the index keeps the float vectors
+
+
+class CountingEmbedder:
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+
+    def encode(self, texts):
+        self.texts += list(texts)
+        return self.inner.encode(texts)
+
+
+def test_scorer_embeds_only_the_lexically_closest_sentences(embedder) -> None:
+    text = " ".join(
+        [f"Filler sentence number {i} about the weather in Oslo." for i in range(10)]
+        + ["Lynas will build a magnet plant in Malaysia."]
+    )
+    chunk = Chunk(id="a:h:0", article_id="a", index=0, text=text, start=0, end=len(text),
+                  section="", role="report", title="T")
+    counting = CountingEmbedder(embedder)
+    scorer = SentenceScorer(counting, max_embed=3)
+    sents = scorer.sentences("Lynas will build the magnet plant in Malaysia", [Passage(chunk, 1.0)])
+    assert len(sents) == 11
+    assert len(counting.texts) == 1 + 3  # the claim and three sentences, not eleven
+    assert sents[0].text == "Lynas will build a magnet plant in Malaysia."
+    assert sents[0].sim > 0.8
