@@ -115,7 +115,8 @@ def test_openai_backend_answers_and_judges_through_one_server(
         ["The memorandum between Lynas and JS Link targets 3,000 tonnes of NdFeB magnets "
          "annually."],
     )
-    assert set(scores) >= {"supported"} and abs(sum(scores.values()) - 1.0) < 1e-6
+    # the log-odds of "Yes" from the server's logprobs (not the +/-4 of a parsed word)
+    assert set(scores) == {"true"} and scores["true"] > 0 and abs(scores["true"]) != 4.0
     report = assistant.check("China offered to share rare earth processing technology "
                              "with Malaysia.")
     assert report.claims and report.claims[0].verdict is not None
