@@ -299,11 +299,12 @@ def fit_score(rows: list[dict], base: Thresholds) -> Thresholds:
 def fit(rows: list[dict], judge: bool) -> Thresholds:
     """Grid search on training rows: similarity threshold, judge thresholds, cheap cut-offs."""
     best = -1.0
-    for fs in [x / 100 for x in range(30, 90, 2)]:
-        s = objective(rows, m_similarity, replace(Thresholds(), fallback_sim=fs))
+    for fs, fn in itertools.product([x / 100 for x in range(30, 90, 2)],
+                                    [0.1, 0.2, 0.3, 0.4, 0.5, 1.0]):
+        s = objective(rows, m_cheap, replace(Thresholds(), fallback_sim=fs, fallback_novel=fn))
         if s > best:
-            best, fs_best = s, fs
-    base = replace(Thresholds(), fallback_sim=fs_best)
+            best, fs_best, fn_best = s, fs, fn
+    base = replace(Thresholds(), fallback_sim=fs_best, fallback_novel=fn_best)
     if judge:
         base = fit_score(rows, base)
         best = -1.0

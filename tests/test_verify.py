@@ -194,6 +194,15 @@ def test_decide_judge_thresholds_and_role() -> None:
     assert 0.5 <= low.confidence < high.confidence <= 1.0
 
 
+def test_without_a_judge_a_name_the_sources_never_mention_is_not_backed() -> None:
+    t = replace(T, use_entities=False, fallback_sim=0.5, fallback_novel=1.0)
+    assert decide(sig(sim=0.7), t).label == "supported"
+    d = decide(sig(sim=0.7, missing_entities=("Texas",)), t)
+    assert (d.label, d.method) == ("unsupported", "entities")
+    assert "Texas" in d.reason
+    assert decide(sig(sim=0.7, novel=0.6), replace(t, fallback_novel=0.5)).label == "unsupported"
+
+
 def test_decide_cheap_support_needs_every_claim_word() -> None:
     close = {"sim": 0.95, "coverage": 1.0}
     assert decide(sig(**close), T).method == "similarity"

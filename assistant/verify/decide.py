@@ -21,7 +21,10 @@ are those fitted values). Rules, in order - the first that fires decides:
    ``role``: the claim itself reports a doubt ("X claimed ..., which REEx doubts"; "the
    claim that ... lacks published details"), its close evidence sentences are the doubting
    ones, no number disagrees and the best is reasonably close -> supported.
-6. Otherwise the judge decides (when there is no judge: ``fallback_sim`` on similarity).
+6. Otherwise the judge decides. Without a judge (the ``extractive`` backend): supported
+   when the best sentence is close (cosine >= ``fallback_sim``), no claim number is
+   missing, no name of the claim is absent from the evidence ("Texas") and no more than
+   ``fallback_novel`` of the claim's words are missing from it, else unsupported.
    The judge gives ``true``, the log-odds of "Yes" to "Is the claim true according to the
    evidence?". The score is
 
@@ -59,7 +62,8 @@ class Thresholds:
     support_cov: float = 0.7
     support_novel: float = 0.1
     number_support_sim: float = 0.45
-    fallback_sim: float = 0.62
+    fallback_sim: float = 0.52
+    fallback_novel: float = 1.0
     judge_true: float = -0.413  # on the score below, in log-odds units of the judge
     absent_penalty: float = 0.223
     novel_penalty: float = 1.494
@@ -158,8 +162,20 @@ def decide(s: Signals, t: Thresholds = Thresholds()) -> Decision:
     d = cheap(s, t)
     if d is None:
         if s.judge is None:
-            if s.sim >= t.fallback_sim and "absent" not in s.numbers:
+            if s.missing_entities:
+                d = Decision(
+                    "unsupported", 0.75, "entities",
+                    "the sources never mention " + ", ".join(s.missing_entities),
+                )
+            elif s.sim >= t.fallback_sim and "absent" not in s.numbers and (
+                s.novel <= t.fallback_novel
+            ):
                 d = Decision("supported", s.sim, "similarity", "close evidence sentence")
+            elif s.novel > t.fallback_novel:
+                d = Decision(
+                    "unsupported", 1 - s.sim, "words",
+                    "the sources never use some of the claim's words",
+                )
             else:
                 d = Decision("unsupported", 1 - s.sim, "similarity", "no close evidence")
         else:
