@@ -46,6 +46,7 @@ the cheap path alone and this combination.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 __all__ = ["Signals", "Thresholds", "Decision", "decide", "cheap", "judge_score"]
@@ -97,6 +98,13 @@ class Decision:
     reason: str
 
 
+def _names_missing(s: Signals) -> Decision:
+    return Decision(
+        "unsupported", 0.75, "entities",
+        "the sources never mention " + ", ".join(s.missing_entities),
+    )
+
+
 def cheap(s: Signals, t: Thresholds = Thresholds()) -> Decision | None:
     """Rules 1-5: a decision without the LLM, or None when the case is not clear."""
     if not s.has_evidence:
@@ -111,10 +119,7 @@ def cheap(s: Signals, t: Thresholds = Thresholds()) -> Decision | None:
             "unsupported", 0.8, "similarity", "no evidence sentence is close to the claim"
         )
     if t.use_entities and s.missing_entities:
-        return Decision(
-            "unsupported", 0.75, "entities",
-            "the sources never mention " + ", ".join(s.missing_entities),
-        )
+        return _names_missing(s)
     if (
         s.numbers
         and all(n == "match" for n in s.numbers)
@@ -152,8 +157,6 @@ def judge_score(s: Signals, t: Thresholds = Thresholds()) -> float:
 
 
 def _sigmoid(x: float) -> float:
-    import math
-
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, x))))
 
 
@@ -163,10 +166,7 @@ def decide(s: Signals, t: Thresholds = Thresholds()) -> Decision:
     if d is None:
         if s.judge is None:
             if s.missing_entities:
-                d = Decision(
-                    "unsupported", 0.75, "entities",
-                    "the sources never mention " + ", ".join(s.missing_entities),
-                )
+                d = _names_missing(s)
             elif s.sim >= t.fallback_sim and "absent" not in s.numbers and (
                 s.novel <= t.fallback_novel
             ):
