@@ -50,6 +50,7 @@ class Embedder(Embeddings):
         self.batch_size = batch_size
         self.device = device
         self._model: Any = None
+        self._quantized: QuantizedEmbedder | None = None
         self._lock = threading.Lock()
 
     # ---- model ------------------------------------------------------------------------------
@@ -84,8 +85,12 @@ class Embedder(Embeddings):
 
         For comparing texts with each other inside one check (the verifier's sentence
         scores); never for vectors stored in the index, which must come from this model.
+        One copy per embedder, shared by every verifier that uses it.
         """
-        return QuantizedEmbedder(self)
+        with self._lock:
+            if self._quantized is None:
+                self._quantized = QuantizedEmbedder(self)
+            return self._quantized
 
     @property
     def name(self) -> str:

@@ -26,6 +26,7 @@ def test_quantized_copy_agrees_with_the_float_model(embedder) -> None:
     f_sims, q_sims = f_vecs[1:] @ f_vecs[0], q_vecs[1:] @ q_vecs[0]
     assert list(np.argsort(-f_sims)) == list(np.argsort(-q_sims))
     assert q.model is not embedder.model  # a copy: the index keeps the float vectors
+    assert embedder.quantized() is q  # built once per embedder
 
 
 class CountingEmbedder:
