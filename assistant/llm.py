@@ -134,6 +134,7 @@ class LocalModel:
         self._load_lock = threading.Lock()
         self.lock = threading.RLock()
         self._states: dict[str, tuple[tuple[int, ...], Any]] = {}
+        self._tap: Any = None  # assistant.layertap.LayerTap once the judge's probe asks
         self.last_prompt_tokens = 0  # figures of the last chat_stream call (for benches)
         self.last_cached_tokens = 0
         self.last_output_tokens = 0
@@ -166,6 +167,25 @@ class LocalModel:
             llama.load_state(state)
         except Exception:  # noqa: BLE001 - an optimisation only
             logger.debug("could not restore the llama.cpp state", exc_info=True)
+
+    @property
+    def sha256(self) -> str | None:
+        """Checksum of the packaged model; None for a ``model_path`` of the user's (unknown)."""
+        return MODEL_SHA256 if self._model_path is None else None
+
+    def tap(self, layer: int) -> Any:
+        """A :class:`assistant.layertap.LayerTap` on ``layer`` of this model (one per model;
+        installed on the llama.cpp context now or when it loads). Call with :attr:`lock`
+        held."""
+        from assistant.layertap import LayerTap
+
+        if self._tap is None:
+            self._tap = LayerTap(layer)
+            if self._llama is not None:  # loaded already: swap in a tapped context (the
+                self._tap.install(self._llama)  # saved states load into it as before)
+        elif self._tap.layer != layer:
+            raise ModelError(f"layer {self._tap.layer} is tapped already, not {layer}")
+        return self._tap
 
     @property
     def path(self) -> Path:
@@ -349,7 +369,7 @@ class LocalModel:
             raise ModelError(f"model file not found: {path}")
         logger.info("loading %s with %d threads", path.name, self._threads)
         try:
-            return Llama(
+            llama = Llama(
                 model_path=str(path),
                 n_ctx=self._context,
                 n_threads=self._threads,
@@ -359,6 +379,9 @@ class LocalModel:
             )
         except Exception as exc:  # llama.cpp raises ValueError/RuntimeError on bad files
             raise ModelError(f"could not load the local model {path}: {exc}") from exc
+        if self._tap is not None:
+            self._tap.install(llama)
+        return llama
 
 
 # ---- chat models ------------------------------------------------------------------------------

@@ -90,7 +90,11 @@ class Assistant:
 
         judge: Any = None
         if self.settings.judge and self.settings.backend == "local":
-            judge = LocalJudge(self.local_model)
+            from assistant.verify.probe import Probe
+
+            model = self.local_model
+            probe = Probe.load(model.sha256) if self.settings.judge_probe else None
+            judge = LocalJudge(model, probe=probe)
         elif self.settings.judge and self.settings.backend == "openai":
             from assistant.llm import build_judge_model
 

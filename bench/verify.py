@@ -13,12 +13,20 @@ Sets (under ../shared/bench, never copied into the repo), deterministic subsampl
 Thresholds are fitted on training splits only (``scifact/claims_train.jsonl``,
 ``vitaminc_sample/train_*.jsonl`` and, as HaluEval has no train split, HaluEval pairs from
 position 250 of the fixed shuffle while the test sample takes pairs before it), never on
-the test items; the objective is the mean over the three training sets. Printed per set and method:
-n, balanced accuracy (supported vs not), 3-way confusion matrix (rows gold, columns
-predicted: S / C / U), median latency per claim. Signal values (including the judge's three
-probabilities) are cached in the temp dir so that a rerun only refits and reprints.
+the test items; the objective is the mean over the three training sets. Printed per set
+and method: n, balanced accuracy (supported vs not), 3-way confusion matrix (rows gold,
+columns predicted: S / C / U), median latency per claim.
 
-Usage: ``.venv/bin/python bench/verify.py [--n 100] [--train 60] [--no-judge]``
+The judge's probe (``assistant/verify/probe.py``) is refitted here every run from the
+hidden states the judge captured on the training claims (layer ``--probe-layer``): C by
+5-fold CV, and the score weights are fitted on its out-of-fold scores, so neither sees the
+probe's in-sample optimism; ``--write-probe`` saves it as the packaged probe. Signal values,
+judge log-odds and hidden states are cached in the temp dir, so that a rerun only refits
+and reprints.
+
+Usage: ``.venv/bin/python bench/verify.py [--n 100] [--train 500] [--write-probe]
+[--no-probe] [--no-judge]`` (``--train 500`` takes every training claim: SciFact 345,
+VitaminC 300, HaluEval 250 pairs; the first run takes about 45 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -45,7 +55,15 @@ SHARED = REPO.parent / "shared" / "bench"
 
 from assistant.config import Settings  # noqa: E402
 from assistant.models import Chunk, Passage  # noqa: E402
-from assistant.verify.decide import Signals, Thresholds, cheap, decide, judge_score  # noqa: E402
+from assistant.verify.decide import (  # noqa: E402
+    ScoreWeights,
+    Signals,
+    Thresholds,
+    cheap,
+    decide,
+    judge_score,
+    weights,
+)
 
 LABELS = ("supported", "contradicted", "unsupported")
 REFRESH_CHEAP = False
@@ -140,8 +158,12 @@ def measure(items: list[dict], verifier, use_judge: bool, cache_path: Path) -> l
                     t1 = time.perf_counter()
                     judge = verifier.judge.scores(it["claim"], verifier._judge_evidence(sents))
                     judge_s = time.perf_counter() - t1
+                    judge.pop("probe", None)  # recomputed from "hidden" by the probe fitted here
                 row = {"id": it["id"], "signals": asdict(replace(sig, judge=None)),
                        "judge": judge, "cheap_s": cheap_s, "judge_s": judge_s}
+                hidden = getattr(verifier.judge, "last_hidden", None) if judge else None
+                if hidden is not None:
+                    row["hidden"] = [round(float(x), 3) for x in hidden]
                 fh.write(json.dumps(row) + "\n")
                 fh.flush()
                 if (k + 1) % 10 == 0:
@@ -202,12 +224,19 @@ def m_judge_naive(row: dict, t: Thresholds) -> tuple[str, float]:
     return ("supported" if j["true"] >= 0 else "unsupported"), row["judge_s"]
 
 
+def m_probe(row: dict, t: Thresholds) -> tuple[str, float]:
+    j = row["judge"]
+    if not j or "probe" not in j:
+        return "unsupported", row["judge_s"]
+    return ("supported" if j["probe"] >= 0 else "unsupported"), row["judge_s"]
+
+
 def m_judge(row: dict, t: Thresholds) -> tuple[str, float]:
     """Rule 6 alone (the fitted score over the judge and the cheap signals), no cheap path."""
     if not row["judge"]:
         return "unsupported", row["judge_s"]
     s = _signals(row, True)
-    if judge_score(s, t) >= t.judge_true:
+    if judge_score(s, t) >= weights(s, t).cut:
         return "supported", row["judge_s"]
     if s.sim >= t.contra_sim and row["judge"]["true"] <= t.contra_true:
         return "contradicted", row["judge_s"]
@@ -232,6 +261,7 @@ METHODS: dict[str, Method] = {
     "role/doubt alone": m_role,
     "claim words alone": m_novel,
     "judge, Yes >= No (naive)": m_judge_naive,
+    "probe alone (>= 0)": m_probe,
     "judge score, no cheap path": m_judge,
     "cheap path alone": m_cheap,
     "combination": m_combined,
@@ -272,28 +302,97 @@ def objective(rows: list[dict], method: Method, t: Thresholds) -> float:
     return statistics.fmean(vals)
 
 
+def _balance(rows: list[dict], y: np.ndarray) -> np.ndarray:
+    """Sample weights so that each training set and each class weighs the same."""
+    count: dict[tuple[str, bool], int] = {}
+    for r, yy in zip(rows, y, strict=True):
+        count[(_group(r), bool(yy))] = count.get((_group(r), bool(yy)), 0) + 1
+    w = np.array([1.0 / count[(_group(r), bool(yy))] for r, yy in zip(rows, y, strict=True)])
+    return w * len(rows)
+
+
 def fit_score(rows: list[dict], base: Thresholds) -> Thresholds:
-    """Rule 6's score as a logistic regression of supported-vs-not on the judge's log-odds,
-    claim words absent from the evidence, an absent claim number and similarity; each
-    training set and each class weighs the same. Scaled so that the judge has weight 1."""
-    import numpy as np
+    """Rule 6's score as a logistic regression of supported-vs-not on the judge's log-odds
+    (and, where the judge gave one, the probe's), claim words absent from the evidence, an
+    absent claim number and similarity; each training set and each class weighs the same.
+    The raw coefficients are kept, so ``score - cut`` is the regression's log-odds. Fits
+    ``yes_no`` always and ``with_probe`` when the rows carry probe scores."""
     from sklearn.linear_model import LogisticRegression
 
     use = [r for r in rows if r["judge"]]
-    x = np.array([[r["judge"]["true"], r["signals"]["novel"],
-                   float("absent" in r["signals"]["numbers"]), r["signals"]["sim"]] for r in use])
     y = np.array([r["label"] == "supported" for r in use])
-    count: dict[tuple[str, bool], int] = {}
-    for r, yy in zip(use, y, strict=True):
-        count[(_group(r), bool(yy))] = count.get((_group(r), bool(yy)), 0) + 1
-    w = np.array([1.0 / count[(_group(r), bool(yy))] for r, yy in zip(use, y, strict=True)])
-    m = LogisticRegression(C=1.0, max_iter=5000).fit(x, y, sample_weight=w * len(use))
-    (wt, wn, wa, ws), b = m.coef_[0], m.intercept_[0]
-    if wt <= 0:
-        raise SystemExit("the judge's log-odds got a non-positive weight: refusing the fit")
-    return replace(base, judge_true=round(float(-b / wt), 3),
-                   novel_penalty=round(float(-wn / wt), 3),
-                   absent_penalty=round(float(-wa / wt), 3), sim_weight=round(float(ws / wt), 3))
+    w = _balance(use, y)
+    cheap_x = [[r["signals"]["novel"], float("absent" in r["signals"]["numbers"]),
+                r["signals"]["sim"]] for r in use]
+    fits = {"yes_no": [[r["judge"]["true"]] for r in use]}
+    if all("probe" in r["judge"] for r in use):
+        fits["with_probe"] = [[r["judge"]["true"], r["judge"]["probe"]] for r in use]
+    out = {}
+    for key, judge_x in fits.items():
+        x = np.hstack([np.array(judge_x), np.array(cheap_x)])
+        m = LogisticRegression(C=1.0, max_iter=5000).fit(x, y, sample_weight=w)
+        coef, b = [float(c) for c in m.coef_[0]], float(m.intercept_[0])
+        if coef[0] < 0 or (key == "with_probe" and coef[1] <= 0):
+            raise SystemExit(f"{key}: a judge score got a negative weight: refusing the fit")
+        wn, wa, ws = coef[-3:]
+        out[key] = ScoreWeights(
+            cut=round(-b, 3), absent=round(-wa, 3), novel=round(-wn, 3), sim=round(ws, 3),
+            true=round(coef[0], 3), probe=round(coef[1], 3) if key == "with_probe" else 0.0,
+        )
+    return replace(base, yes_no=out["yes_no"], with_probe=out.get("with_probe", base.with_probe))
+
+
+PROBE_CS = (0.0003, 0.001, 0.003, 0.01)
+
+
+def fit_probe(train: list[dict], layer: int, model_sha256: str):
+    """The middle-layer probe: a logistic regression on the standardised hidden state (C
+    chosen by 5-fold CV, each set and class weighing the same). Returns the probe fitted on
+    all training rows and out-of-fold scores for them (so that the score fit above never
+    sees the probe's in-sample optimism)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    from assistant.verify.probe import Probe
+
+    use = [r for r in train if r.get("hidden") is not None and r["judge"]]
+    x = np.array([r["hidden"] for r in use], dtype=np.float64)
+    y = np.array([r["label"] == "supported" for r in use])
+    w = _balance(use, y)
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    z = (x - mu) / sd
+    strata = [f"{_group(r)}{yy}" for r, yy in zip(use, y, strict=True)]
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(z, strata))
+    best = None
+    for c in PROBE_CS:
+        oof = np.zeros(len(use))
+        for a, b in folds:
+            m = LogisticRegression(C=c, max_iter=5000).fit(z[a], y[a], sample_weight=w[a])
+            oof[b] = m.decision_function(z[b])
+        aucs = {g: roc_auc_score(y[idx], oof[idx]) for g in sorted({_group(r) for r in use})
+                if (idx := np.array([_group(r) == g for r in use])).any()}
+        mean_auc = statistics.fmean(aucs.values())
+        print(f"probe C={c}: out-of-fold AUC " + ", ".join(f"{g} {a:.3f}" for g, a in
+                                                        aucs.items()), file=sys.stderr)
+        if best is None or mean_auc > best[0]:
+            best = (mean_auc, c, oof, aucs)
+    _, c, oof, aucs = best
+    m = LogisticRegression(C=c, max_iter=5000).fit(z, y, sample_weight=w)
+    coef = m.coef_[0] / sd
+    bias = float(m.intercept_[0] - np.dot(coef, mu))
+    yes_no_auc = {g: round(roc_auc_score(y[idx], [use[i]["judge"]["true"]
+                                                 for i in np.where(idx)[0]]), 3)
+                  for g in aucs if (idx := np.array([_group(r) == g for r in use])).any()}
+    probe = Probe(layer=layer, weights=coef.astype(np.float32), bias=bias,
+                  model_sha256=model_sha256,
+                  meta={"C": c, "n_train": len(use),
+                        "oof_auc": {g: round(a, 3) for g, a in aucs.items()},
+                        "yes_no_auc": yes_no_auc,
+                        "fitted_by": "bench/verify.py --write-probe"})
+    for r, s in zip(use, oof, strict=True):
+        r["judge"] = dict(r["judge"], probe=float(s))
+    return probe
 
 
 def fit(rows: list[dict], judge: bool) -> Thresholds:
@@ -364,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads for the judge")
     ap.add_argument("--refresh-cheap", action="store_true",
                     help="recompute the cheap signals, keep cached judge scores")
+    ap.add_argument("--probe-layer", type=int, default=None,
+                    help="layer the probe reads (default: the packaged probe's, else 16)")
+    ap.add_argument("--no-probe", action="store_true", help="the Yes/No log-odds only")
+    ap.add_argument("--write-probe", action="store_true",
+                    help="write the probe fitted here to assistant/verify/probe.json")
     args = ap.parse_args(argv)
 
     # Under CPU contention (2 shared cores) one torch thread is ~10x faster than two.
@@ -373,14 +477,25 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.embed import Embedder
     from assistant.verify import LocalJudge, Verifier
 
-    judge = None
+    judge, model, layer = None, None, 0
     if not args.no_judge:
         from assistant.llm import LocalModel
+        from assistant.verify.probe import Probe
 
         s = Settings(_env_file=None)
-        judge = LocalJudge(LocalModel(s.model_path, s.cache_dir, args.threads, 2048))
+        model = LocalModel(s.model_path, s.cache_dir, args.threads, 2048)
+        judge = LocalJudge(model)
         if args.judge_chars:
             judge.max_evidence_chars = args.judge_chars
+        if not args.no_probe:
+            if model.sha256 is None:
+                raise SystemExit("the probe needs the packaged model (unset ASSISTANT_MODEL_PATH)"
+                                 " or --no-probe")
+            packaged = Probe.load(model.sha256)
+            layer = args.probe_layer or (packaged.layer if packaged else 16)
+            # the judge only has to capture the layer; the bench refits the probe itself
+            judge.probe = Probe(layer, np.zeros(model.llama.n_embd(), np.float32), 0.0,
+                                model.sha256, {})
     global REFRESH_CHEAP
     REFRESH_CHEAP = args.refresh_cheap
     verifier = Verifier(Embedder(), judge=judge)
@@ -389,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache is None:
         chars = judge.max_evidence_chars if judge is not None else 0
         args.cache = Path(tempfile.gettempdir()) / (
-            f"assistant_verify_bench_v2_s{verifier.judge_sentences}_c{chars}.jsonl"
+            f"assistant_verify_bench_v3_s{verifier.judge_sentences}_c{chars}_l{layer}.jsonl"
         )
     print(f"signal cache: {args.cache}", file=sys.stderr)
     use_judge = judge is not None
@@ -402,6 +517,15 @@ def main(argv: list[str] | None = None) -> int:
         + halueval(args.train // 2, train=True),
         verifier, use_judge, args.cache,
     )
+    probe = None
+    if layer and model is not None:
+        probe = fit_probe(train, layer, model.sha256)
+        print(f"probe on layer {layer}: {probe.meta}")
+        if args.write_probe:
+            from assistant.verify.probe import PROBE_PATH
+
+            PROBE_PATH.write_text(json.dumps(probe.to_json()) + "\n", encoding="utf-8")
+            print(f"wrote {PROBE_PATH.relative_to(REPO)}")
     t = fit(train, use_judge)
     print("fitted thresholds (train splits only):", asdict(t))
     report("TRAIN (fit data, for reference)", train, t, use_judge)
@@ -414,6 +538,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, items in sets.items():
         print(f"measuring {name} ({len(items)} claims)", file=sys.stderr)
         rows = measure(items, verifier, use_judge, args.cache)
+        if probe is not None:
+            for r in rows:
+                if r["judge"] and r.get("hidden") is not None:
+                    hidden = np.asarray(r["hidden"], np.float32)
+                    r["judge"] = dict(r["judge"], probe=probe.score(hidden))
         report(name, rows, t, use_judge)
     return 0
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from assistant.factcheck import check_text, is_check_worthy, sections, split_claims
 from assistant.models import Chunk, Passage
 from assistant.verify import ChatJudge, LocalJudge, Signals, Thresholds, Verifier, decide
-from assistant.verify.decide import cheap
+from assistant.verify.decide import ScoreWeights, cheap, judge_score
 from assistant.verify.evidence import is_doubtful, is_injection, missing_entities, proper_nouns
 from assistant.verify.judge import MAX_MARGIN, _from_logprobs, build_prompt_parts
 from assistant.verify.numbers import compare, quantities, values_close
@@ -149,9 +149,10 @@ def test_proper_nouns_and_missing_entities() -> None:
 # Fixed cut-offs so these tests pin the rules, not the values fitted by bench/verify.py.
 T = Thresholds(
     reject_sim=0.3, reject_cov=0.34, support_sim=0.86, support_cov=0.85,
-    number_support_sim=0.45, fallback_sim=0.62, judge_true=0.5, contra_sim=0.5,
-    contra_true=-3.0, absent_penalty=1.0, novel_penalty=2.0, support_novel=0.2,
-    use_entities=True,
+    number_support_sim=0.45, fallback_sim=0.62, contra_sim=0.5, contra_true=-3.0,
+    support_novel=0.2, use_entities=True,
+    yes_no=ScoreWeights(cut=0.5, absent=1.0, novel=2.0, sim=0.0),
+    with_probe=ScoreWeights(cut=1.0, absent=1.0, novel=2.0, sim=0.0, probe=0.5),
 )
 
 
@@ -181,7 +182,8 @@ def test_decide_judge_thresholds_and_role() -> None:
     # a claim number the evidence never states, or claim words it never uses, cost score
     assert decide(sig(judge=yes, numbers=("absent",)), T).label != "supported"
     assert decide(sig(judge=yes, novel=0.5), T).label != "supported"
-    assert decide(sig(judge=yes, novel=0.5), replace(T, novel_penalty=0.0)).label == "supported"
+    no_novel = replace(T, yes_no=replace(T.yes_no, novel=0.0))
+    assert decide(sig(judge=yes, novel=0.5), no_novel).label == "supported"
     # a clear "no" about a sentence on the same subject contradicts; about a remote one not
     assert decide(sig(judge={"true": -4.0}, sim=0.6), T).label == "contradicted"
     assert decide(sig(judge={"true": -4.0}, sim=0.4), T).label == "unsupported"
@@ -192,6 +194,16 @@ def test_decide_judge_thresholds_and_role() -> None:
     # confidence grows with the distance of the score from the cut-off
     low, high = decide(sig(judge={"true": 0.6}), T), decide(sig(judge={"true": 6.0}), T)
     assert 0.5 <= low.confidence < high.confidence <= 1.0
+
+
+def test_a_probe_score_switches_to_its_own_weights() -> None:
+    # yes_no: 1.0 >= 0.5 supported; with_probe: 1.0 + 0.5 * probe against a cut of 1.0
+    assert decide(sig(judge={"true": 1.0}), T).label == "supported"
+    assert decide(sig(judge={"true": 1.0, "probe": 2.0}), T).label == "supported"
+    assert decide(sig(judge={"true": 1.0, "probe": -2.0}), T).label == "unsupported"
+    assert judge_score(sig(judge={"true": 1.0, "probe": -2.0}), T) == pytest.approx(0.0)
+    # a confident probe can carry a lukewarm "Yes"
+    assert decide(sig(judge={"true": -0.5, "probe": 4.0}), T).label == "supported"
 
 
 def test_without_a_judge_a_name_the_sources_never_mention_is_not_backed() -> None:
@@ -307,6 +319,7 @@ class FakeLlama:
     def __init__(self, logits):
         self.logits = logits
         self.prompts: list[str] = []
+        self.n_tokens = 0
 
     def tokenize(self, text, add_bos=False, special=False):
         return {b"Yes": [1, 9], b"No": [2, 9]}[text]

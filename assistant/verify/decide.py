@@ -20,23 +20,26 @@ are those fitted values). Rules, in order - the first that fires decides:
    -> supported.
    ``role``: the claim itself reports a doubt ("X claimed ..., which REEx doubts"; "the
    claim that ... lacks published details"), its close evidence sentences are the doubting
-   ones, no number disagrees and the best is reasonably close -> supported.
+   ones, no number disagrees and the best is reasonably close (cosine >=
+   ``role_support_sim``) -> supported.
 6. Otherwise the judge decides. Without a judge (the ``extractive`` backend): supported
    when the best sentence is close (cosine >= ``fallback_sim``), no claim number is
    missing, no name of the claim is absent from the evidence ("Texas") and no more than
    ``fallback_novel`` of the claim's words are missing from it, else unsupported.
    The judge gives ``true``, the log-odds of "Yes" to "Is the claim true according to the
-   evidence?". The score is
+   evidence?", and with the packaged model also ``probe``, the log-odds of a linear probe
+   on a middle layer of the same forward pass (:mod:`assistant.verify.probe`). The score is
 
-       score = true - absent_penalty * [a claim number is never stated]
-                    - novel_penalty * novel + sim_weight * sim
+       score = w.true * true + w.probe * probe - w.absent * [a claim number is never
+               stated] - w.novel * novel + w.sim * sim
 
    where ``novel`` is the share of the claim's content words found in no evidence
-   sentence and ``sim`` the cosine of the best evidence sentence (a logistic regression
-   on the training splits, scaled so that ``true`` has weight 1).
-   ``score >= judge_true`` -> supported. Otherwise, when the best evidence
-   sentence is about the same thing (cosine >= ``contra_sim``) and the judge clearly says
-   no (``true <= contra_true``) -> contradicted, else unsupported.
+   sentence and ``sim`` the cosine of the best evidence sentence; ``w`` is
+   ``Thresholds.with_probe`` when the judge gave a probe score, else ``Thresholds.yes_no``
+   (each a logistic regression on the training splits, so ``score - w.cut`` is its
+   log-odds and the confidence its sigmoid). ``score >= w.cut`` -> supported. Otherwise,
+   when the best evidence sentence is about the same thing (cosine >= ``contra_sim``) and
+   the judge clearly says no (``true <= contra_true``) -> contradicted, else unsupported.
 7. ``role``: a "supported" whose backing sentences are all doubtful (disputed/bias
    sections, or "the claim that ... lacks ...") becomes unsupported, "reported as doubtful".
 
@@ -49,7 +52,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["Signals", "Thresholds", "Decision", "decide", "cheap", "judge_score"]
+__all__ = [
+    "Signals", "Thresholds", "ScoreWeights", "Decision", "decide", "cheap", "judge_score",
+    "weights",
+]
+
+
+@dataclass(frozen=True)
+class ScoreWeights:
+    """Rule 6's score over the judge's outputs and the cheap signals (module docstring)."""
+
+    cut: float  # supported when the score reaches this (minus the regression's intercept)
+    absent: float  # penalty: a claim number is never stated in the evidence
+    novel: float  # penalty per share of claim words in no evidence sentence
+    sim: float  # weight of the best sentence's cosine
+    true: float = 1.0  # weight of the judge's Yes/No log-odds
+    probe: float = 0.0  # weight of the probe's log-odds
 
 
 @dataclass(frozen=True)
@@ -60,17 +78,20 @@ class Thresholds:
     reject_sim: float = 0.15
     reject_cov: float = 0.34
     support_sim: float = 0.78
-    support_cov: float = 0.7
-    support_novel: float = 0.1
-    number_support_sim: float = 0.45
-    fallback_sim: float = 0.52
-    fallback_novel: float = 1.0
-    judge_true: float = -0.413  # on the score below, in log-odds units of the judge
-    absent_penalty: float = 0.223
-    novel_penalty: float = 1.494
-    sim_weight: float = -0.059
-    contra_sim: float = 0.3
-    contra_true: float = -3.0
+    support_cov: float = 0.85
+    support_novel: float = 0.25
+    number_support_sim: float = 2.0  # (> 1: the judge, not rule 5, backs matching numbers)
+    role_support_sim: float = 0.45  # not fitted: the role rule never fires on the bench sets
+    fallback_sim: float = 0.3
+    fallback_novel: float = 0.5
+    yes_no: ScoreWeights = ScoreWeights(
+        cut=-0.906, absent=0.18, novel=1.937, sim=-0.618, true=1.168
+    )
+    with_probe: ScoreWeights = ScoreWeights(
+        cut=-0.843, absent=0.108, novel=1.227, sim=-0.434, true=0.07, probe=1.056
+    )
+    contra_sim: float = 0.75
+    contra_true: float = -2.0
     use_entities: bool = False
 
 
@@ -131,7 +152,7 @@ def cheap(s: Signals, t: Thresholds = Thresholds()) -> Decision | None:
             "supported", min(0.95, 0.5 + s.sim / 2), "numbers",
             "an evidence sentence states the same figures",
         )
-    if s.restates_doubt and "absent" not in s.numbers and s.sim >= t.number_support_sim:
+    if s.restates_doubt and "absent" not in s.numbers and s.sim >= t.role_support_sim:
         return Decision(
             "supported", min(0.9, s.sim), "role", "the source itself reports this doubt"
         )
@@ -147,12 +168,20 @@ def cheap(s: Signals, t: Thresholds = Thresholds()) -> Decision | None:
     return None
 
 
+def weights(s: Signals, t: Thresholds = Thresholds()) -> ScoreWeights:
+    """The score weights that apply to this judge output (with or without a probe)."""
+    return t.with_probe if s.judge is not None and "probe" in s.judge else t.yes_no
+
+
 def judge_score(s: Signals, t: Thresholds = Thresholds()) -> float:
-    """Rule 6's score: the judge's log-odds less the penalties (needs ``s.judge``)."""
+    """Rule 6's score: the judge's log-odds (and probe) less the penalties (needs
+    ``s.judge``); compare it with ``weights(s, t).cut``."""
     assert s.judge is not None
-    score = s.judge["true"] - t.novel_penalty * s.novel + t.sim_weight * s.sim
+    w = weights(s, t)
+    score = w.true * s.judge["true"] + w.probe * s.judge.get("probe", 0.0)
+    score += -w.novel * s.novel + w.sim * s.sim
     if "absent" in s.numbers:
-        score -= t.absent_penalty
+        score -= w.absent
     return score
 
 
@@ -179,9 +208,9 @@ def decide(s: Signals, t: Thresholds = Thresholds()) -> Decision:
             else:
                 d = Decision("unsupported", 1 - s.sim, "similarity", "no close evidence")
         else:
-            score = judge_score(s, t)
-            p = _sigmoid(score - t.judge_true)
-            if score >= t.judge_true:
+            score, cut = judge_score(s, t), weights(s, t).cut
+            p = _sigmoid(score - cut)
+            if score >= cut:
                 d = Decision("supported", p, "judge", "the judge finds it stated")
             elif s.sim >= t.contra_sim and s.judge["true"] <= t.contra_true:
                 d = Decision(

@@ -12,6 +12,13 @@ That score is one input of the fitted decision (:mod:`assistant.verify.decide`),
 trusted as an argmax. Nothing is generated: one forward pass, the next-token logits of
 "Yes" and "No" are read.
 
+- ``probe`` (local judge with the packaged model): the same forward pass also hands layer
+  16's hidden state at the last prompt token to a linear probe
+  (:mod:`assistant.verify.probe`, read through :class:`assistant.layertap.LayerTap`). On
+  the training splits it ranks claims as well as the Yes/No log-odds on SciFact and
+  VitaminC and far better on HaluEval (out-of-fold AUC 0.99 against 0.86), at no extra
+  model time.
+
 Local backend (:class:`LocalJudge`): the fixed instructions come first, so llama.cpp reuses
 their cached prefix from call to call. OpenAI-compatible backend (:class:`ChatJudge`): the
 same prompt through a LangChain chat model with ``max_tokens`` of a few tokens; the score
@@ -28,6 +35,7 @@ Compromise: the logits are read through ``create_completion``'s ``logits_process
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Sequence
@@ -75,10 +83,13 @@ class LocalJudge:
 
     name = "local"
 
-    def __init__(self, model: Any, max_evidence_chars: int = 700) -> None:
+    def __init__(self, model: Any, max_evidence_chars: int = 700, probe: Any = None) -> None:
         self.model = model
         self.max_evidence_chars = max_evidence_chars
         self._tokens: tuple[int, int] | None = None
+        #: :class:`assistant.verify.probe.Probe` on a middle layer, or None (Yes/No only)
+        self.probe = probe
+        self.last_hidden: Any = None  # the probed layer at the last call (for the bench)
 
     def _prompt(self, claim: str, evidence: Sequence[str]) -> str:
         kept: list[str] = []
@@ -116,23 +127,36 @@ class LocalJudge:
         with self.model.lock:
             llama = self.model.llama
             yes, no = self._yes_no(llama)
+            tap = self.model.tap(self.probe.layer) if self.probe is not None else None
             # put back the judge's cached prefix if the answer writer used the context since
             restore = getattr(self.model, "restore_state", None)
             if restore is not None:
                 restore("judge")
+            if tap is not None and llama.n_tokens > 0:
+                # an exact repeat of the last prompt would decode nothing and the tap would
+                # see nothing: always let llama.cpp re-evaluate at least the last token
+                llama.n_tokens -= 1
             try:
-                llama.create_completion(
-                    prompt, max_tokens=1, temperature=0.0, logits_processor=[capture]
-                )
+                with tap.armed() if tap is not None else contextlib.nullcontext():
+                    llama.create_completion(
+                        prompt, max_tokens=1, temperature=0.0, logits_processor=[capture]
+                    )
             except Exception as exc:  # llama.cpp raises plain RuntimeError/ValueError
                 raise GenerationError(f"local judge failed: {exc}") from exc
+            hidden = tap.last if tap is not None else None
             save = getattr(self.model, "save_state", None)
             if save is not None and restore is not None:
                 save("judge")
         if not captured:
             raise GenerationError("local judge produced no logits")
         logits = captured[0]
-        return {"true": _clip(float(logits[yes]) - float(logits[no]))}
+        out = {"true": _clip(float(logits[yes]) - float(logits[no]))}
+        self.last_hidden = hidden
+        if self.probe is not None:
+            if hidden is None:
+                raise GenerationError("the layer tap captured nothing")
+            out["probe"] = self.probe.score(hidden)
+        return out
 
 
 class ChatJudge:

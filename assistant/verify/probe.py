@@ -1,0 +1,83 @@
+"""A linear probe on the judge model's hidden state: does the model take the claim as true?
+
+``Probe.load(model.sha256)`` loads ``probe.json`` beside this module - a logistic regression on the
+output of one middle layer of the packaged Qwen2.5-Coder-1.5B (at the last prompt token of
+the judge's Yes/No question), fitted by ``bench/verify.py --write-probe`` on the training
+splits only (SciFact train, VitaminC train, HaluEval pairs the test sample never uses).
+``probe.score(hidden)`` is its log-odds of "supported"; it is one input of the fitted
+decision (:func:`assistant.verify.decide.judge_score`), next to the Yes/No log-odds.
+
+The standardisation is folded into the weights, so the file holds one weight per hidden
+unit and a bias. It is tied to the model file by checksum: another model gets no probe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Probe", "PROBE_PATH", "MAX_PROBE"]
+
+PROBE_PATH = Path(__file__).with_name("probe.json")
+MAX_PROBE = 12.0  # log-odds are clipped to +/- this
+
+
+@dataclass(frozen=True)
+class Probe:
+    layer: int
+    weights: np.ndarray  # float32, one per hidden unit (standardisation folded in)
+    bias: float
+    model_sha256: str
+    meta: dict[str, Any]
+
+    def score(self, hidden: np.ndarray) -> float:
+        """Log-odds that the claim is supported, clipped to +/-``MAX_PROBE``."""
+        if hidden.shape != self.weights.shape:
+            raise ValueError(f"hidden state of shape {hidden.shape}, probe {self.weights.shape}")
+        x = float(np.dot(self.weights, hidden.astype(np.float32))) + self.bias
+        return max(-MAX_PROBE, min(MAX_PROBE, x))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model_sha256": self.model_sha256,
+            "layer": self.layer,
+            "bias": round(self.bias, 6),
+            "weights": [float(f"{w:.5g}") for w in self.weights.tolist()],
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Probe:
+        w = np.asarray(data["weights"], dtype=np.float32)
+        if w.ndim != 1 or not np.isfinite(w).all() or not w.size:
+            raise ValueError("probe weights must be a non-empty finite vector")
+        return cls(
+            layer=int(data["layer"]), weights=w, bias=float(data["bias"]),
+            model_sha256=str(data["model_sha256"]), meta=dict(data.get("meta", {})),
+        )
+
+    @classmethod
+    def load(cls, model_sha256: str | None, path: Path = PROBE_PATH) -> Probe | None:
+        """The probe in ``path`` if it was fitted for the model file with this checksum;
+        None when the model is unknown (a custom ``model_path``), the file is absent,
+        unreadable, or fitted for another model."""
+        if model_sha256 is None:
+            return None
+        try:
+            probe = cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("ignoring the judge probe %s: %s", path, exc)
+            return None
+        if probe.model_sha256 != model_sha256:
+            logger.info("the judge probe was fitted for another model file; not used")
+            return None
+        return probe
