@@ -2,14 +2,15 @@
 
 The claim judge's probe (:mod:`assistant.verify.probe`) reads what the model "thinks" in a
 middle layer rather than the word it would say: on the packaged 1.5B model a linear probe
-on layer 16 ranks true and false claims better than the logits of "Yes"/"No" do (figures in
-``bench/verify.py`` and the probe file).
+on layer 16 ranks claims as well as the logits of "Yes"/"No" on SciFact and VitaminC and far
+better on HaluEval (figures in ``bench/verify.py`` and the probe file's ``meta``).
 
 How: llama.cpp calls a scheduler callback (``cb_eval``) for every graph node, first asking
 whether we want to see it, then - for the nodes we said yes to - once it is computed. The
 layer outputs are named ``l_out-<layer>``; they hold ``n_embd`` floats per token and the
 last column is the last token of the batch. The tap is *armed* only around a judge call, so
-answer generation runs the graph unsplit, and costs one Python call per node.
+answer generation runs the graph unsplit; it still pays one Python call per node (generation
+x0.92, judge call x1.17: ``bench/tap.py``).
 
 Compromise: ``llama_cpp.Llama`` takes no ``cb_eval`` argument, so :func:`install` creates a
 second llama.cpp context with the callback from the ``Llama``'s own context parameters and

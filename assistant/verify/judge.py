@@ -16,8 +16,8 @@ trusted as an argmax. Nothing is generated: one forward pass, the next-token log
   16's hidden state at the last prompt token to a linear probe
   (:mod:`assistant.verify.probe`, read through :class:`assistant.layertap.LayerTap`). On
   the training splits it ranks claims as well as the Yes/No log-odds on SciFact and
-  VitaminC and far better on HaluEval (out-of-fold AUC 0.99 against 0.86), at no extra
-  model time.
+  VitaminC and far better on HaluEval (out-of-fold AUC 0.99 against 0.86), for ~0.1 s
+  more per call (``bench/tap.py``).
 
 Local backend (:class:`LocalJudge`): the fixed instructions come first, so llama.cpp reuses
 their cached prefix from call to call. OpenAI-compatible backend (:class:`ChatJudge`): the
@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from assistant.errors import GenerationError
+from assistant.verify.probe import Probe
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +84,13 @@ class LocalJudge:
 
     name = "local"
 
-    def __init__(self, model: Any, max_evidence_chars: int = 700, probe: Any = None) -> None:
+    def __init__(
+        self, model: Any, max_evidence_chars: int = 700, probe: Probe | None = None
+    ) -> None:
         self.model = model
         self.max_evidence_chars = max_evidence_chars
         self._tokens: tuple[int, int] | None = None
-        #: :class:`assistant.verify.probe.Probe` on a middle layer, or None (Yes/No only)
+        #: the linear probe on a middle layer, or None (Yes/No log-odds only)
         self.probe = probe
         self.last_hidden: Any = None  # the probed layer at the last call (for the bench)
 
