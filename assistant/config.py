@@ -4,6 +4,9 @@ Settings are read once at an entry point (CLI, ``app.py``, the Slack bot) with
 ``Settings()`` (environment variables ``ASSISTANT_*``, plus the conventional ``OPENAI_*`` and
 ``SLACK_*`` names, and an optional ``.env`` file) and passed down. Nothing below the entry
 points reads ``os.environ``. The README's configuration table lists every field.
+
+Secrets (API key, Slack tokens, page password) are ``SecretStr``: ``repr(settings)`` and
+logs show ``**********``; :func:`reveal` gives the value to the one call that needs it.
 """
 
 from __future__ import annotations
@@ -12,10 +15,17 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["local", "openai", "extractive"]
+
+
+def reveal(secret: SecretStr | str | None) -> str | None:
+    """The plain value of a secret setting (``reveal(SecretStr("x")) == "x"``; None stays)."""
+    if isinstance(secret, SecretStr):
+        return secret.get_secret_value()
+    return secret
 
 
 def _default_cache_dir() -> Path:
@@ -56,8 +66,8 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("ASSISTANT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
-    openai_api_key: str = Field(
-        default="not-needed",
+    openai_api_key: SecretStr = Field(
+        default=SecretStr("not-needed"),
         validation_alias=AliasChoices("ASSISTANT_OPENAI_API_KEY", "OPENAI_API_KEY"),
     )
     openai_model: str = Field(
@@ -75,19 +85,19 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     auth_user: str | None = None
-    auth_password: str | None = None
+    auth_password: SecretStr | None = None
     concurrency: int = 2
     upload_max_bytes: int = 10 * 1024 * 1024
     feedback_db: Path | None = None  # default: index_dir / "feedback.sqlite3"
 
     # --- Slack
-    slack_bot_token: str | None = Field(
+    slack_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ASSISTANT_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN")
     )
-    slack_app_token: str | None = Field(
+    slack_app_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ASSISTANT_SLACK_APP_TOKEN", "SLACK_APP_TOKEN")
     )
-    slack_signing_secret: str | None = Field(
+    slack_signing_secret: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("ASSISTANT_SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET"),
     )

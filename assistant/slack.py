@@ -58,7 +58,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant import slack_blocks as kit
-from assistant.config import Settings
+from assistant.config import Settings, reveal
 from assistant.errors import ConfigError
 from assistant.feedback import FeedbackStore
 from assistant.models import Answer, Filters, Turn
@@ -251,17 +251,18 @@ class SlackBot:
         self.job_pool = TrackingExecutor(max(1, settings.concurrency), "slack-job")
         auth: dict[str, Any] = {"client": client}
         if client is None:
-            if not settings.slack_bot_token:
+            if not reveal(settings.slack_bot_token):
                 raise ConfigError("SLACK_BOT_TOKEN is not set (a bot token, xoxb-...)")
             if settings.slack_api_url:
                 base_url = settings.slack_api_url.rstrip("/") + "/"
-                auth = {"client": WebClient(token=settings.slack_bot_token, base_url=base_url)}
+                token = reveal(settings.slack_bot_token)
+                auth = {"client": WebClient(token=token, base_url=base_url)}
             else:  # Bolt builds its own client (and warns if given both a client and a token)
-                auth = {"token": settings.slack_bot_token}
+                auth = {"token": reveal(settings.slack_bot_token)}
         self.app = App(
             **auth,
             # "" (not None) so that Bolt does not read the environment itself
-            signing_secret=settings.slack_signing_secret or "",
+            signing_secret=reveal(settings.slack_signing_secret) or "",
             process_before_response=False,
             listener_executor=self.listener_pool,
             raise_error_for_unhandled_request=False,
@@ -648,12 +649,12 @@ def make_http_server(app: App, host: str, port: int) -> WSGIServer:
 def run(settings: Settings, assistant: Any | None = None) -> None:
     """Start the bot and block: Socket Mode by default, HTTP mode when configured."""
     install_token_filter()
-    if not settings.slack_bot_token:
+    if not reveal(settings.slack_bot_token):
         raise ConfigError("SLACK_BOT_TOKEN is not set (a bot token, xoxb-...)")
-    if settings.slack_mode == "socket" and not settings.slack_app_token:
+    if settings.slack_mode == "socket" and not reveal(settings.slack_app_token):
         raise ConfigError("SLACK_APP_TOKEN is not set (an app-level token, xapp-..., "
                           "with connections:write) - or use HTTP mode")
-    if settings.slack_mode == "http" and not settings.slack_signing_secret:
+    if settings.slack_mode == "http" and not reveal(settings.slack_signing_secret):
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed in HTTP mode)")
     if assistant is None:
         from assistant.service import Assistant
@@ -667,7 +668,7 @@ def run(settings: Settings, assistant: Any | None = None) -> None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         logger.warning("Slack bot connecting in Socket Mode")
-        SocketModeHandler(bot.app, settings.slack_app_token).start()
+        SocketModeHandler(bot.app, reveal(settings.slack_app_token)).start()
         return
     server = make_http_server(bot.app, settings.slack_host, settings.slack_port)
     logger.warning("Slack bot listening on http://%s:%d/slack/events",

@@ -51,7 +51,7 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from assistant.config import Settings  # noqa: E402
+from assistant.config import Settings, reveal  # noqa: E402
 from assistant.errors import (  # noqa: E402
     AssistantError,
     ConfigError,
@@ -1126,9 +1126,10 @@ def build_app(assistant: Assistant, feedback: FeedbackStore | None = None) -> gr
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
     """Arguments for ``Blocks.launch``: loopback by default, never a share link."""
     auth = None
-    if settings.auth_user and settings.auth_password:
-        auth = (settings.auth_user, settings.auth_password)
-    elif settings.auth_user or settings.auth_password:
+    password = reveal(settings.auth_password)
+    if settings.auth_user and password:
+        auth = (settings.auth_user, password)
+    elif settings.auth_user or password:
         raise ConfigError("set both ASSISTANT_AUTH_USER and ASSISTANT_AUTH_PASSWORD, or neither")
     return {
         "server_name": settings.host,

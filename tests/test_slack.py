@@ -27,7 +27,7 @@ import pytest
 from slack_sdk import WebClient
 
 from assistant import slack_blocks as kit
-from assistant.config import Settings
+from assistant.config import Settings, reveal
 from assistant.feedback import FeedbackStore
 from assistant.models import (
     Answer,
@@ -522,7 +522,7 @@ def test_socket_mode_round_trip(fake: FakeSlack, tmp_path: Path) -> None:
     server_thread = threading.Thread(target=server.serve_forever, daemon=True)
     server_thread.start()
     fake.socket_url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/link/?ticket=t1"
-    socket_handler = SocketModeHandler(bot.app, settings.slack_app_token)
+    socket_handler = SocketModeHandler(bot.app, reveal(settings.slack_app_token))
     try:
         socket_handler.connect()
         assert got_ack.wait(15), "the envelope was not acknowledged"
@@ -586,6 +586,17 @@ def test_tokens_are_masked_in_logs() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token=%s", (BOT_TOKEN,), None)
     assert TokenMaskingFilter().filter(record)
     assert record.getMessage() == "token=xoxb-***"
+
+
+def test_secret_settings_never_show_in_repr_or_dumps(tmp_path: Path) -> None:
+    s = Settings(_env_file=None, index_dir=tmp_path, slack_bot_token=BOT_TOKEN,
+                 slack_app_token=APP_TOKEN, slack_signing_secret=SECRET,
+                 openai_api_key="sk-secret", auth_password="pw-secret")
+    shown = repr(s) + str(s.model_dump()) + s.model_dump_json()
+    for secret in (BOT_TOKEN, APP_TOKEN, SECRET, "sk-secret", "pw-secret"):
+        assert secret not in shown
+    assert reveal(s.slack_bot_token) == BOT_TOKEN and reveal(s.auth_password) == "pw-secret"
+    assert reveal(None) is None and reveal("plain") == "plain"
 
 
 def test_no_token_reaches_the_logs_even_at_debug(fake: FakeSlack, tmp_path: Path) -> None:
