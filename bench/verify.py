@@ -362,7 +362,9 @@ def fit_probe(train: list[dict], layer: int, model_sha256: str):
     w = _balance(use, y)
     mu, sd = x.mean(0), x.std(0) + 1e-6
     z = (x - mu) / sd
-    strata = [f"{_group(r)}{yy}" for r, yy in zip(use, y, strict=True)]
+    groups = np.array([_group(r) for r in use])
+    masks = {str(g): groups == g for g in sorted(set(groups))}
+    strata = [f"{g}{yy}" for g, yy in zip(groups, y, strict=True)]
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(z, strata))
     best = None
     for c in PROBE_CS:
@@ -370,8 +372,7 @@ def fit_probe(train: list[dict], layer: int, model_sha256: str):
         for a, b in folds:
             m = LogisticRegression(C=c, max_iter=5000).fit(z[a], y[a], sample_weight=w[a])
             oof[b] = m.decision_function(z[b])
-        aucs = {g: roc_auc_score(y[idx], oof[idx]) for g in sorted({_group(r) for r in use})
-                if (idx := np.array([_group(r) == g for r in use])).any()}
+        aucs = {g: roc_auc_score(y[idx], oof[idx]) for g, idx in masks.items()}
         mean_auc = statistics.fmean(aucs.values())
         print(f"probe C={c}: out-of-fold AUC " + ", ".join(f"{g} {a:.3f}" for g, a in
                                                         aucs.items()), file=sys.stderr)
@@ -381,9 +382,8 @@ def fit_probe(train: list[dict], layer: int, model_sha256: str):
     m = LogisticRegression(C=c, max_iter=5000).fit(z, y, sample_weight=w)
     coef = m.coef_[0] / sd
     bias = float(m.intercept_[0] - np.dot(coef, mu))
-    yes_no_auc = {g: round(roc_auc_score(y[idx], [use[i]["judge"]["true"]
-                                                 for i in np.where(idx)[0]]), 3)
-                  for g in aucs if (idx := np.array([_group(r) == g for r in use])).any()}
+    true = np.array([r["judge"]["true"] for r in use])
+    yes_no_auc = {g: round(roc_auc_score(y[idx], true[idx]), 3) for g, idx in masks.items()}
     probe = Probe(layer=layer, weights=coef.astype(np.float32), bias=bias,
                   model_sha256=model_sha256,
                   meta={"C": c, "n_train": len(use),
