@@ -1,4 +1,4 @@
-"""Read one transformer layer's hidden state at the last prompt token from llama.cpp.
+"""One transformer layer's hidden state at the last prompt token, from llama.cpp.
 
 The claim judge's probe (:mod:`assistant.verify.probe`) reads what the model "thinks" in a
 middle layer rather than the word it would say: on the packaged 1.5B model a linear probe
@@ -8,31 +8,40 @@ better on HaluEval (figures in ``bench/verify.py`` and the probe file's ``meta``
 How: llama.cpp calls a scheduler callback (``cb_eval``) for every graph node, first asking
 whether we want to see it, then - for the nodes we said yes to - once it is computed. The
 layer outputs are named ``l_out-<layer>``; they hold ``n_embd`` floats per token and the
-last column is the last token of the batch. The tap is *armed* only around a judge call, so
-answer generation runs the graph unsplit; it still pays one Python call per node (generation
-x0.92, judge call x1.17: ``bench/tap.py``).
+last column is the last token of the batch. Once that node is copied the callback answers
+"stop", so llama.cpp skips the layers above it and the output head: with layer 16 of 28 a
+judge prompt costs ~0.6 of a full forward pass (``bench/tap.py``).
 
-Compromise: ``llama_cpp.Llama`` takes no ``cb_eval`` argument, so :func:`install` creates a
-second llama.cpp context with the callback from the ``Llama``'s own context parameters and
-swaps it in before first use (``Llama._ctx`` is private API of llama-cpp-python 0.3.x;
-``tests/test_probe.py`` checks the tap against the real model).
+The tap owns a second llama.cpp context on the same weights (no second copy of the model;
+its own KV cache, ``n_ctx`` at most 2048). It must never serve generation: the KV entries
+of the skipped layers are never written. The answer writer's context has no callback at
+all, so generation pays nothing for the tap. The tap keeps the tokens of its last prompt
+and re-evaluates only from the first token that differs (the judge's fixed instructions
+come first), but always at least the last token, which the reading needs.
+
+Compromise: ``llama_cpp.Llama`` takes no ``cb_eval`` argument, so the second context is
+built with llama-cpp-python's ``_internals`` wrappers from the ``Llama``'s own context
+parameters (private API of llama-cpp-python 0.3.x; ``tests/test_probe.py`` checks the tap
+against the real model).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from assistant.errors import ModelError
+from assistant.errors import GenerationError, ModelError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LayerTap"]
+__all__ = ["LayerTap", "MAX_TAP_CONTEXT"]
+
+MAX_TAP_CONTEXT = 2048  # tokens: judge prompts are a few hundred
 
 
 def _ggml() -> Any:
@@ -51,65 +60,91 @@ def _ggml() -> Any:
 
 
 class LayerTap:
-    """``tap = LayerTap(16); tap.install(llama)``; then ``with tap.armed(): llama.eval(...)``
-    and ``tap.last`` is layer 16's output at the batch's last token (float32, ``n_embd``)."""
+    """``LayerTap(llama, (16,)).hidden(tokens)`` -> layer 16's output at the last of
+    ``tokens`` (float32, ``n_embd``); with several layers, their outputs one after the other.
+    Not thread-safe: callers hold the model's lock."""
 
-    def __init__(self, layer: int) -> None:
-        self.layer = layer
-        self._name = f"l_out-{layer}".encode()
-        self._armed = False
-        self.last: np.ndarray | None = None
-        self._lib: Any = None
-        self._callback: Any = None  # the ctypes function object must outlive the context
-
-    def _on_node(self, tensor: int, ask: bool, _user: int) -> bool:
-        if not self._armed:
-            return not ask  # nothing wanted; "continue" when called after compute
-        try:
-            name = self._lib.ggml_get_name(tensor)
-            if ask:
-                return bool(name == self._name)
-            if name == self._name:
-                n = int(self._lib.ggml_nelements(tensor))
-                rows = int(self._lib.ggml_nrows(tensor))
-                width = n // max(rows, 1)
-                data = np.ctypeslib.as_array(self._lib.ggml_get_data_f32(tensor), shape=(n,))
-                self.last = data[(rows - 1) * width :].copy()
-        except Exception:  # noqa: BLE001 - never let an exception cross into C
-            logger.exception("layer tap failed")
-            self.last = None
-        return True
-
-    def install(self, llama: Any) -> None:
-        """Give ``llama`` a fresh context whose scheduler calls this tap (before first use)."""
+    def __init__(self, llama: Any, layers: Sequence[int]) -> None:
         import llama_cpp
         from llama_cpp import _internals
 
         n_layer = int(llama_cpp.llama_model_n_layer(llama._model.model))
-        if not 0 <= self.layer < n_layer:
-            raise ModelError(f"the model has {n_layer} layers; cannot tap layer {self.layer}")
+        if not layers or not all(0 <= la < n_layer for la in layers):
+            raise ModelError(f"the model has {n_layer} layers; cannot tap layers {layers}")
+        self.layers = tuple(layers)
+        self._names = {f"l_out-{la}".encode(): la for la in self.layers}
+        self._top = max(self.layers)
+        self._read: dict[int, np.ndarray] = {}
         self._lib = _ggml()
+        # the ctypes function object must outlive the context
         self._callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_node)
-        llama.context_params.cb_eval = self._callback
-        old = llama._ctx
-        llama._ctx = llama._stack.enter_context(
-            contextlib.closing(
-                _internals.LlamaContext(
-                    model=llama._model, params=llama.context_params, verbose=llama.verbose
-                )
-            )
-        )
-        with contextlib.suppress(Exception):
-            old.close()
-        llama.n_tokens = 0
-        logger.debug("layer tap on l_out-%d installed", self.layer)
-
-    @contextlib.contextmanager
-    def armed(self) -> Any:
-        """Capture during the block; :attr:`last` is reset first."""
-        self.last = None
-        self._armed = True
+        params = type(llama.context_params).from_buffer_copy(llama.context_params)
+        params.n_ctx = min(int(llama.n_ctx()), MAX_TAP_CONTEXT)
+        params.n_batch = min(int(params.n_batch), params.n_ctx)
+        params.n_ubatch = min(int(params.n_ubatch), params.n_batch)
+        params.cb_eval = self._callback
+        params.cb_eval_user_data = None
         try:
-            yield self
-        finally:
-            self._armed = False
+            self._ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+            self._batch = _internals.LlamaBatch(
+                n_tokens=int(params.n_batch), embd=0, n_seq_max=1, verbose=False
+            )
+        except Exception as exc:  # llama.cpp reports allocation failures as ValueError
+            raise ModelError(f"could not create the layer tap's context: {exc}") from exc
+        self.n_ctx = int(params.n_ctx)
+        self._n_batch = int(params.n_batch)
+        self._tokens: list[int] = []  # what the KV cache holds (layers <= the highest tapped)
+        logger.debug("layer tap on %s ready (n_ctx %d)", self.layers, self.n_ctx)
+
+    def _on_node(self, tensor: int, ask: bool, _user: int) -> bool:
+        try:
+            layer = self._names.get(self._lib.ggml_get_name(tensor))
+            if ask:
+                return layer is not None
+            if layer is not None:
+                n = int(self._lib.ggml_nelements(tensor))
+                rows = int(self._lib.ggml_nrows(tensor))
+                width = n // max(rows, 1)
+                data = np.ctypeslib.as_array(self._lib.ggml_get_data_f32(tensor), shape=(n,))
+                self._read[layer] = data[(rows - 1) * width :].copy()
+                return layer != self._top  # stop: the layers above are not needed
+        except Exception:  # noqa: BLE001 - never let an exception cross into C
+            logger.exception("layer tap failed")
+            self._read.clear()
+        return True
+
+    def reset(self) -> None:
+        """Forget the cached prompt: the next call evaluates every token."""
+        self._ctx.kv_cache_clear()
+        self._tokens = []
+
+    def hidden(self, tokens: Sequence[int]) -> np.ndarray:
+        """Evaluate ``tokens`` up to the highest tapped layer; the tapped layers' outputs at
+        the last token (concatenated in the order of :attr:`layers`)."""
+        tokens = list(tokens)
+        if not tokens:
+            raise GenerationError("the layer tap got an empty prompt")
+        if len(tokens) > self.n_ctx:
+            raise GenerationError(
+                f"judge prompt of {len(tokens)} tokens exceeds the tap's {self.n_ctx}"
+            )
+        keep = 0
+        for a, b in zip(self._tokens, tokens[:-1], strict=False):
+            if a != b:
+                break
+            keep += 1
+        self._ctx.kv_cache_seq_rm(-1, keep, -1)
+        self._tokens = tokens[:keep]
+        try:
+            for i in range(keep, len(tokens), self._n_batch):
+                self._read.clear()
+                chunk = tokens[i : i + self._n_batch]
+                self._batch.set_batch(chunk, n_past=i, logits_all=False)
+                self._ctx.decode(self._batch)
+                self._tokens.extend(chunk)
+        except Exception as exc:  # llama.cpp raises plain RuntimeError
+            self.reset()
+            raise GenerationError(f"layer tap evaluation failed: {exc}") from exc
+        if any(la not in self._read for la in self.layers):
+            raise GenerationError("the layer tap captured nothing")
+        return np.concatenate([self._read[la] for la in self.layers])

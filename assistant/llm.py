@@ -173,18 +173,16 @@ class LocalModel:
         """Checksum of the packaged model; None for a ``model_path`` of the user's (unknown)."""
         return MODEL_SHA256 if self._model_path is None else None
 
-    def tap(self, layer: int) -> Any:
-        """A :class:`assistant.layertap.LayerTap` on ``layer`` of this model (one per model;
-        installed on the llama.cpp context now or when it loads). Call with :attr:`lock`
-        held."""
+    def tap(self, layers: Sequence[int]) -> Any:
+        """The :class:`assistant.layertap.LayerTap` on ``layers`` of this model (one per model,
+        a second llama.cpp context on the same weights, made on first use; the answer
+        writer's context never sees it). Call with :attr:`lock` held."""
         from assistant.layertap import LayerTap
 
         if self._tap is None:
-            self._tap = LayerTap(layer)
-            if self._llama is not None:  # loaded already: swap in a tapped context (the
-                self._tap.install(self._llama)  # saved states load into it as before)
-        elif self._tap.layer != layer:
-            raise ModelError(f"layer {self._tap.layer} is tapped already, not {layer}")
+            self._tap = LayerTap(self.llama, layers)
+        elif self._tap.layers != tuple(layers):
+            raise ModelError(f"layers {self._tap.layers} are tapped already, not {layers}")
         return self._tap
 
     @property
@@ -379,8 +377,6 @@ class LocalModel:
             )
         except Exception as exc:  # llama.cpp raises ValueError/RuntimeError on bad files
             raise ModelError(f"could not load the local model {path}: {exc}") from exc
-        if self._tap is not None:
-            self._tap.install(llama)
         return llama
 
 

@@ -3,9 +3,10 @@
     .venv/bin/python bench/tap.py [--rounds 5] [--threads 2]
 
 One process, one model. First without a tap: a fixed answer prompt (prompt evaluation and
-greedy generation, tokens/s) and a judge call (Yes/No only) on a few claims; then the tap
-on the probe's layer is installed and the same is measured again, the judge now reading
-the probe too. Prints medians and the ratios with/without (noisy machine: medians of
+greedy generation, tokens/s) and the Yes/No judge (a full forward pass and the logits) on a
+few claims; then the tap on the probe's layer is created (its own llama.cpp context) and
+the same is measured again, the judge now reading the probe, with llama.cpp stopping at
+the probe's layer. Prints medians and the ratios with/without (noisy machine: medians of
 ``--rounds`` rounds, cold first rounds dropped).
 """
 
@@ -84,10 +85,10 @@ def main() -> int:
     probe = Probe.load(model.sha256)
     if probe is None:
         raise SystemExit("no packaged probe for this model (assistant/verify/probe.json)")
-    print(f"load average {os.getloadavg()[0]:.1f}; probe on layer {probe.layer}")
+    print(f"load average {os.getloadavg()[0]:.1f}; probe on layers {probe.layers}")
     without = measure(model, LocalJudge(model), args.rounds)
     with model.lock:
-        model.tap(probe.layer)
+        model.tap(probe.layers)
     with_tap = measure(model, LocalJudge(model, probe=probe), args.rounds)
     print(f"{'':16s} {'no tap':>8s} {'tap':>8s} {'ratio':>6s}")
     for k in without:

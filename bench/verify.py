@@ -18,15 +18,22 @@ and method: n, balanced accuracy (supported vs not), 3-way confusion matrix (row
 columns predicted: S / C / U), median latency per claim.
 
 The judge's probe (``assistant/verify/probe.py``) is refitted here every run from the
-hidden states the judge captured on the training claims (layer ``--probe-layer``): C by
-5-fold CV, and the score weights are fitted on its out-of-fold scores, so neither sees the
-probe's in-sample optimism; ``--write-probe`` saves it as the packaged probe. Signal values,
-judge log-odds and hidden states are cached in the temp dir, so that a rerun only refits
-and reprints.
+hidden states the judge captured on the training claims (``--capture-layers``, of which
+the probe reads ``--probe-layers``): C by 5-fold CV, and the score weights are fitted on
+its out-of-fold scores, so neither sees the probe's in-sample optimism; ``--extra N`` adds
+N CLIMATE-FEVER claims to the probe's training rows (never to the score fit nor the
+tests); ``--write-probe`` saves it as the packaged probe. The product's local judge reads
+the probe only (llama.cpp stops at the probe's layer); ``--yes-no`` also reads the Yes/No
+log-odds of a full forward pass (untimed) for the train and test claims, which fits the
+weights used by judges without a probe and prints the Yes/No judge alone. Signal values,
+judge scores and hidden states are cached in the temp dir, so that a rerun only refits
+and reprints. Each test set is measured with an empty sentence-vector cache (cold).
 
-Usage: ``.venv/bin/python bench/verify.py [--n 100] [--train 500] [--write-probe]
-[--no-probe] [--no-judge]`` (``--train 500`` takes every training claim: SciFact 345,
-VitaminC 300, HaluEval 250 pairs; the first run takes about 45 minutes on 2 cores).
+Usage: ``.venv/bin/python bench/verify.py [--n 100] [--train 500] [--extra 1400]
+[--yes-no] [--write-probe] [--no-probe] [--no-judge]`` (``--train 500`` takes every
+training claim: SciFact 345, VitaminC 300, HaluEval 250 pairs; the packaged probe was
+fitted with ``--train 500 --extra 1400 --yes-no --write-probe``, which takes about 70
+minutes from an empty cache on 2 cores).
 """
 
 from __future__ import annotations
@@ -61,8 +68,7 @@ from assistant.verify.decide import (  # noqa: E402
     Thresholds,
     cheap,
     decide,
-    judge_score,
-    weights,
+    judge_rule,
 )
 
 LABELS = ("supported", "contradicted", "unsupported")
@@ -114,6 +120,29 @@ def vitaminc(files: Iterable[str], n: int) -> list[dict]:
     return out
 
 
+CLIMATE = {"SUPPORTS": "supported", "REFUTES": "contradicted", "NOT_ENOUGH_INFO": "unsupported"}
+
+
+def climate_fever(n: int) -> list[dict]:
+    """Extra training claims for the probe only (never a test set): CLIMATE-FEVER claim and
+    one evidence sentence the annotators agreed on (entropy 0), supported / contradicted /
+    unsupported as that sentence's label; the claim's "refutes" sentence first, then its
+    "supports" one, so the rarer labels are not crowded out."""
+    out = []
+    for r in _jsonl(SHARED / "climate_fever" / "climate-fever.jsonl"):
+        clear = [e for e in r["evidences"] if e.get("entropy", 1.0) == 0.0
+                 and e["evidence_label"] in CLIMATE]
+        if not clear:
+            continue
+        order = {"REFUTES": 0, "SUPPORTS": 1, "NOT_ENOUGH_INFO": 2}
+        e = min(clear, key=lambda e: order[e["evidence_label"]])
+        out.append({"id": f"climate-{r['claim_id']}", "claim": r["claim"],
+                    "label": CLIMATE[e["evidence_label"]],
+                    "passages": [_passage(f"climate-{r['claim_id']}", e["article"],
+                                          e["evidence"])]})
+    return _sample(out, n)
+
+
 HALU_TRAIN_FROM = 250  # HaluEval has no train split: pairs from here on fit, those before test
 
 
@@ -135,7 +164,11 @@ def halueval(n_pairs: int, train: bool = False) -> list[dict]:
 
 
 # ---- measuring --------------------------------------------------------------------------------
-def measure(items: list[dict], verifier, use_judge: bool, cache_path: Path) -> list[dict]:
+YES_NO_JUDGE = None  # --yes-no: a LocalJudge without probe, for the Yes/No log-odds
+
+
+def measure(items: list[dict], verifier, use_judge: bool, cache_path: Path,
+            yes_no: bool = True) -> list[dict]:
     cache: dict[str, dict] = {}
     if cache_path.exists():
         for row in _jsonl(cache_path):
@@ -158,7 +191,8 @@ def measure(items: list[dict], verifier, use_judge: bool, cache_path: Path) -> l
                     t1 = time.perf_counter()
                     judge = verifier.judge.scores(it["claim"], verifier._judge_evidence(sents))
                     judge_s = time.perf_counter() - t1
-                    judge.pop("probe", None)  # recomputed from "hidden" by the probe fitted here
+                    # (a "probe" here is the placeholder's 0.0: the probe fitted below
+                    # rescores every row from its "hidden")
                 row = {"id": it["id"], "signals": asdict(replace(sig, judge=None)),
                        "judge": judge, "cheap_s": cheap_s, "judge_s": judge_s}
                 hidden = getattr(verifier.judge, "last_hidden", None) if judge else None
@@ -168,6 +202,14 @@ def measure(items: list[dict], verifier, use_judge: bool, cache_path: Path) -> l
                 fh.flush()
                 if (k + 1) % 10 == 0:
                     print(f"  measured {k + 1}/{len(items)}", file=sys.stderr, flush=True)
+            if (yes_no and YES_NO_JUDGE is not None and row.get("judge")
+                    and "true" not in row["judge"]):
+                # not timed: the product's local judge reads the probe only
+                _, sents = verifier.measure(it["claim"], it["passages"], use_judge=False)
+                true = YES_NO_JUDGE.scores(it["claim"], verifier._judge_evidence(sents))["true"]
+                row = dict(row, judge=dict(row["judge"], true=true))
+                fh.write(json.dumps(row) + "\n")
+                fh.flush()
             row = dict(row)
             row["label"] = it["label"]
             out.append(row)
@@ -219,7 +261,7 @@ def m_novel(row: dict, t: Thresholds) -> tuple[str, float]:
 
 def m_judge_naive(row: dict, t: Thresholds) -> tuple[str, float]:
     j = row["judge"]
-    if not j:
+    if not j or "true" not in j:
         return "unsupported", row["judge_s"]
     return ("supported" if j["true"] >= 0 else "unsupported"), row["judge_s"]
 
@@ -235,12 +277,7 @@ def m_judge(row: dict, t: Thresholds) -> tuple[str, float]:
     """Rule 6 alone (the fitted score over the judge and the cheap signals), no cheap path."""
     if not row["judge"]:
         return "unsupported", row["judge_s"]
-    s = _signals(row, True)
-    if judge_score(s, t) >= weights(s, t).cut:
-        return "supported", row["judge_s"]
-    if s.sim >= t.contra_sim and row["judge"]["true"] <= t.contra_true:
-        return "contradicted", row["judge_s"]
-    return "unsupported", row["judge_s"]
+    return judge_rule(_signals(row, True), t).label, row["judge_s"]
 
 
 def m_cheap(row: dict, t: Thresholds) -> tuple[str, float]:
@@ -319,33 +356,43 @@ def fit_score(rows: list[dict], base: Thresholds) -> Thresholds:
     ``yes_no`` always and ``with_probe`` when the rows carry probe scores."""
     from sklearn.linear_model import LogisticRegression
 
-    use = [r for r in rows if r["judge"]]
-    y = np.array([r["label"] == "supported" for r in use])
-    w = _balance(use, y)
-    cheap_x = [[r["signals"]["novel"], float("absent" in r["signals"]["numbers"]),
-                r["signals"]["sim"]] for r in use]
-    fits = {"yes_no": [[r["judge"]["true"]] for r in use]}
-    if all("probe" in r["judge"] for r in use):
-        fits["with_probe"] = [[r["judge"]["true"], r["judge"]["probe"]] for r in use]
     out = {}
-    for key, judge_x in fits.items():
-        x = np.hstack([np.array(judge_x), np.array(cheap_x)])
-        m = LogisticRegression(C=1.0, max_iter=5000).fit(x, y, sample_weight=w)
+    for key, names in (("yes_no", ["true"]), ("with_probe", ["probe"])):
+        use = [r for r in rows if r["judge"] and all(k in r["judge"] for k in names)]
+        if not use:
+            continue
+        y = np.array([r["label"] == "supported" for r in use])
+        x = np.array([[r["judge"][k] for k in names]
+                      + [r["signals"]["novel"], float("absent" in r["signals"]["numbers"]),
+                         r["signals"]["sim"]] for r in use])
+        m = LogisticRegression(C=1.0, max_iter=5000).fit(x, y, sample_weight=_balance(use, y))
         coef, b = [float(c) for c in m.coef_[0]], float(m.intercept_[0])
-        if coef[0] < 0 or (key == "with_probe" and coef[1] <= 0):
-            raise SystemExit(f"{key}: a judge score got a negative weight: refusing the fit")
+        if coef[0] <= 0:
+            raise SystemExit(f"{key}: the judge score got a negative weight: refusing the fit")
         wn, wa, ws = coef[-3:]
         out[key] = ScoreWeights(
             cut=round(-b, 3), absent=round(-wa, 3), novel=round(-wn, 3), sim=round(ws, 3),
-            true=round(coef[0], 3), probe=round(coef[1], 3) if key == "with_probe" else 0.0,
+            true=round(coef[0], 3) if key == "yes_no" else 0.0,
+            probe=round(coef[0], 3) if key == "with_probe" else 0.0,
         )
-    return replace(base, yes_no=out["yes_no"], with_probe=out.get("with_probe", base.with_probe))
+    return replace(base, yes_no=out.get("yes_no", base.yes_no),
+                   with_probe=out.get("with_probe", base.with_probe))
 
 
-PROBE_CS = (0.0003, 0.001, 0.003, 0.01)
+PROBE_CS = (0.0001, 0.0003, 0.001, 0.003)
 
 
-def fit_probe(train: list[dict], layer: int, model_sha256: str):
+def _columns(captured: tuple[int, ...], layers: tuple[int, ...], width: int) -> np.ndarray:
+    """Indices of ``layers`` inside a cached reading of the ``captured`` layers."""
+    return np.concatenate([np.arange(width) + captured.index(la) * width for la in layers])
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(","))
+
+
+def fit_probe(train: list[dict], captured: tuple[int, ...], layers: tuple[int, ...],
+              model_sha256: str):
     """The middle-layer probe: a logistic regression on the standardised hidden state (C
     chosen by 5-fold CV, each set and class weighing the same). Returns the probe fitted on
     all training rows and out-of-fold scores for them (so that the score fit above never
@@ -358,6 +405,7 @@ def fit_probe(train: list[dict], layer: int, model_sha256: str):
 
     use = [r for r in train if r.get("hidden") is not None and r["judge"]]
     x = np.array([r["hidden"] for r in use], dtype=np.float64)
+    x = x[:, _columns(captured, layers, x.shape[1] // len(captured))]
     y = np.array([r["label"] == "supported" for r in use])
     w = _balance(use, y)
     mu, sd = x.mean(0), x.std(0) + 1e-6
@@ -373,7 +421,7 @@ def fit_probe(train: list[dict], layer: int, model_sha256: str):
             m = LogisticRegression(C=c, max_iter=5000).fit(z[a], y[a], sample_weight=w[a])
             oof[b] = m.decision_function(z[b])
         aucs = {g: roc_auc_score(y[idx], oof[idx]) for g, idx in masks.items()}
-        mean_auc = statistics.fmean(aucs.values())
+        mean_auc = statistics.fmean(a for g, a in aucs.items() if g != "climate")
         print(f"probe C={c}: out-of-fold AUC " + ", ".join(f"{g} {a:.3f}" for g, a in
                                                         aucs.items()), file=sys.stderr)
         if best is None or mean_auc > best[0]:
@@ -382,9 +430,12 @@ def fit_probe(train: list[dict], layer: int, model_sha256: str):
     m = LogisticRegression(C=c, max_iter=5000).fit(z, y, sample_weight=w)
     coef = m.coef_[0] / sd
     bias = float(m.intercept_[0] - np.dot(coef, mu))
-    true = np.array([r["judge"]["true"] for r in use])
-    yes_no_auc = {g: round(roc_auc_score(y[idx], true[idx]), 3) for g, idx in masks.items()}
-    probe = Probe(layer=layer, weights=coef.astype(np.float32), bias=bias,
+    # the Yes/No log-odds on the same rows, where the cache has them (for comparison)
+    has = np.array(["true" in r["judge"] for r in use])
+    true = np.array([r["judge"].get("true", 0.0) for r in use])
+    yes_no_auc = {g: round(roc_auc_score(y[idx & has], true[idx & has]), 3)
+                  for g, idx in masks.items() if (idx & has).any()}
+    probe = Probe(layers=layers, weights=coef.astype(np.float32), bias=bias,
                   model_sha256=model_sha256,
                   meta={"C": c, "n_train": len(use),
                         "oof_auc": {g: round(a, 3) for g, a in aucs.items()},
@@ -407,8 +458,9 @@ def fit(rows: list[dict], judge: bool) -> Thresholds:
     if judge:
         base = fit_score(rows, base)
         best = -1.0
-        for cs, ct in itertools.product([0.3, 0.45, 0.6, 0.75, 2.0], [-1.0, -2.0, -3.0, -5.0]):
-            t = replace(base, contra_sim=cs, contra_true=ct)
+        for cs, cm in itertools.product([0.3, 0.45, 0.6, 0.75, 2.0],
+                                        [-0.5, -1.0, -1.5, -2.0, -3.0, -5.0]):
+            t = replace(base, contra_sim=cs, contra_margin=cm)
             val = objective(rows, m_judge, t)
             if val > best + 1e-9:
                 best, base_c = val, t
@@ -433,8 +485,11 @@ def report(name: str, rows: list[dict], t: Thresholds, judge: bool) -> None:
           + "/".join(str(sum(r['label'] == g for r in rows)) for g in LABELS) + ")")
     print(f"{'method':28s} {'bal.acc':>7s} {'3-way':>6s} {'median s':>9s}   confusion "
           "(rows gold S,C,U; cols pred S,C,U)")
+    has_yes_no = any(r["judge"] and "true" in r["judge"] for r in rows)
     for mname, m in METHODS.items():
         if not judge and "judge" in mname:
+            continue
+        if m is m_judge_naive and not has_yes_no:
             continue
         if not judge and mname == "combination":
             continue
@@ -461,23 +516,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--judge-chars", type=int, default=None,
                     help="evidence characters shown to the judge (default: the product's)")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads for the judge")
+    ap.add_argument("--torch-threads", type=int, default=0,
+                    help="torch threads of the embedding model (default: torch's, as in the "
+                         "product; 1 on a busy machine)")
     ap.add_argument("--refresh-cheap", action="store_true",
                     help="recompute the cheap signals, keep cached judge scores")
-    ap.add_argument("--probe-layer", type=int, default=None,
-                    help="layer the probe reads (default: the packaged probe's, else 16)")
+    ap.add_argument("--capture-layers", type=_layers, default=None,
+                    help="layers the judge reads and the cache keeps, e.g. 12,16 (default: "
+                         "the packaged probe's, else 16)")
+    ap.add_argument("--probe-layers", type=_layers, default=None,
+                    help="the captured layers the probe is fitted on (default: all)")
     ap.add_argument("--no-probe", action="store_true", help="the Yes/No log-odds only")
+    ap.add_argument("--extra", type=int, default=0,
+                    help="CLIMATE-FEVER claims added to the probe's training rows (not to the "
+                         "score fit nor the tests)")
+    ap.add_argument("--yes-no", action="store_true",
+                    help="also read the Yes/No log-odds (a full forward pass, untimed) of the "
+                         "train and test claims: fits the weights for judges without a probe")
     ap.add_argument("--write-probe", action="store_true",
                     help="write the probe fitted here to assistant/verify/probe.json")
     args = ap.parse_args(argv)
 
-    # Under CPU contention (2 shared cores) one torch thread is ~10x faster than two.
-    import torch
+    if args.torch_threads:  # under CPU contention one torch thread is ~10x faster than two
+        import torch
 
-    torch.set_num_threads(1)
+        torch.set_num_threads(args.torch_threads)
     from assistant.embed import Embedder
     from assistant.verify import LocalJudge, Verifier
 
-    judge, model, layer = None, None, 0
+    judge, model, captured = None, None, ()
     if not args.no_judge:
         from assistant.llm import LocalModel
         from assistant.verify.probe import Probe
@@ -492,19 +559,23 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit("the probe needs the packaged model (unset ASSISTANT_MODEL_PATH)"
                                  " or --no-probe")
             packaged = Probe.load(model.sha256)
-            layer = args.probe_layer or (packaged.layer if packaged else 16)
-            # the judge only has to capture the layer; the bench refits the probe itself
-            judge.probe = Probe(layer, np.zeros(model.llama.n_embd(), np.float32), 0.0,
+            captured = args.capture_layers or (packaged.layers if packaged else (16,))
+            # the judge only has to capture the layers; the bench refits the probe itself
+            judge.probe = Probe(captured, np.zeros(model.llama.n_embd() * len(captured),
+                                                   np.float32), 0.0,
                                 model.sha256, {})
-    global REFRESH_CHEAP
+    global REFRESH_CHEAP, YES_NO_JUDGE
     REFRESH_CHEAP = args.refresh_cheap
+    if args.yes_no and model is not None and not args.no_probe:
+        YES_NO_JUDGE = LocalJudge(model, max_evidence_chars=judge.max_evidence_chars)
     verifier = Verifier(Embedder(), judge=judge)
     if args.judge_sentences:
         verifier.judge_sentences = args.judge_sentences
     if args.cache is None:
         chars = judge.max_evidence_chars if judge is not None else 0
+        tag = "-".join(map(str, captured))
         args.cache = Path(tempfile.gettempdir()) / (
-            f"assistant_verify_bench_v3_s{verifier.judge_sentences}_c{chars}_l{layer}.jsonl"
+            f"assistant_verify_bench_v3_s{verifier.judge_sentences}_c{chars}_l{tag}.jsonl"
         )
     print(f"signal cache: {args.cache}", file=sys.stderr)
     use_judge = judge is not None
@@ -517,10 +588,13 @@ def main(argv: list[str] | None = None) -> int:
         + halueval(args.train // 2, train=True),
         verifier, use_judge, args.cache,
     )
+    extra = measure(climate_fever(args.extra), verifier, use_judge, args.cache,
+                    yes_no=False) if args.extra else []
     probe = None
-    if layer and model is not None:
-        probe = fit_probe(train, layer, model.sha256)
-        print(f"probe on layer {layer}: {probe.meta}")
+    if captured and model is not None:
+        layers = args.probe_layers or captured
+        probe = fit_probe(train + extra, captured, layers, model.sha256)
+        print(f"probe on layers {layers}: {probe.meta}")
         if args.write_probe:
             from assistant.verify.probe import PROBE_PATH
 
@@ -537,11 +611,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name, items in sets.items():
         print(f"measuring {name} ({len(items)} claims)", file=sys.stderr)
+        verifier.scorer.clear()  # each test set starts cold (no sentence embedded yet)
         rows = measure(items, verifier, use_judge, args.cache)
         if probe is not None:
             for r in rows:
                 if r["judge"] and r.get("hidden") is not None:
                     hidden = np.asarray(r["hidden"], np.float32)
+                    hidden = hidden[_columns(captured, probe.layers,
+                                             hidden.size // len(captured))]
                     r["judge"] = dict(r["judge"], probe=probe.score(hidden))
         report(name, rows, t, use_judge)
     return 0

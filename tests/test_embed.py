@@ -53,3 +53,20 @@ def test_scorer_embeds_only_the_lexically_closest_sentences(embedder) -> None:
     assert len(counting.texts) == 1 + 3  # the claim and three sentences, not eleven
     assert sents[0].text == "Lynas will build a magnet plant in Malaysia."
     assert sents[0].sim > 0.8
+
+
+def test_scorer_scores_do_not_depend_on_what_was_checked_before(embedder) -> None:
+    text = " ".join(
+        [f"Filler sentence number {i} about the weather in Oslo." for i in range(10)]
+        + ["Lynas will build a magnet plant in Malaysia."]
+    )
+    chunk = Chunk(id="a:h:0", article_id="a", index=0, text=text, start=0, end=len(text),
+                  section="", role="report", title="T")
+    claim = "Lynas will build the magnet plant in Malaysia"
+    cold = SentenceScorer(embedder, max_embed=3).sentences(claim, [Passage(chunk, 1.0)])
+    warm_scorer = SentenceScorer(embedder, max_embed=3)
+    # an earlier check that embedded every filler sentence
+    warm_scorer.sentences("the weather in Oslo, sentence number 4", [Passage(chunk, 1.0)])
+    warm_scorer.embed([chunk.text[s.start:s.end] for s in cold])
+    warm = warm_scorer.sentences(claim, [Passage(chunk, 1.0)])
+    assert [(s.start, round(s.sim, 5)) for s in warm] == [(s.start, round(s.sim, 5)) for s in cold]

@@ -4,7 +4,6 @@ tells a backed claim from an unbacked one."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -20,7 +19,7 @@ SHA = "ab" * 32
 
 
 def _probe(weights=(1.0, -2.0, 0.5), bias=0.25, sha=SHA) -> Probe:
-    return Probe(layer=3, weights=np.asarray(weights, np.float32), bias=bias,
+    return Probe(layers=(3,), weights=np.asarray(weights, np.float32), bias=bias,
                  model_sha256=sha, meta={"C": 0.01})
 
 
@@ -33,7 +32,7 @@ def test_probe_scores_round_trips_and_clips(tmp_path: Path) -> None:
     path = tmp_path / "probe.json"
     path.write_text(json.dumps(p.to_json()))
     q = Probe.load(SHA, path)
-    assert q is not None and q.layer == 3 and q.meta == {"C": 0.01}
+    assert q is not None and q.layers == (3,) and q.meta == {"C": 0.01}
     assert q.score(np.array([1.0, 1.0, 2.0])) == pytest.approx(p.score(np.array([1.0, 1.0, 2.0])))
 
 
@@ -58,25 +57,28 @@ def test_the_packaged_probe_belongs_to_the_packaged_model() -> None:
     probe = Probe.load(MODEL_SHA256)
     assert probe is not None, f"{PROBE_PATH.name} missing or not for the packaged model"
     assert probe.weights.shape == (1536,)  # Qwen2.5-1.5B hidden size
-    assert 0 < probe.layer < 28
+    assert all(0 < la < 28 for la in probe.layers)
     assert probe.meta["n_train"] >= 300
     # fitted out of fold to rank better than the Yes/No log-odds on average
     oof, yes_no = probe.meta["oof_auc"], probe.meta["yes_no_auc"]
-    assert set(oof) == {"scifact", "vitc", "halu"}
-    assert sum(oof.values()) > sum(yes_no.values())
+    sets = {"scifact", "vitc", "halu"}  # (plus CLIMATE-FEVER, training data only)
+    assert sets <= set(oof) and set(yes_no) == sets
+    assert sum(oof[g] for g in sets) > sum(yes_no.values())
 
 
 class _FakeTap:
-    layer = 3
+    layers = (3,)
 
     def __init__(self, hidden):
-        self.hidden, self.last = hidden, None
+        self.reading, self.seen = hidden, []
 
-    @contextlib.contextmanager
-    def armed(self):
-        self.last = None
-        yield self
-        self.last = self.hidden
+    def hidden(self, tokens):
+        from assistant.errors import GenerationError
+
+        self.seen.append(list(tokens))
+        if self.reading is None:
+            raise GenerationError("the layer tap captured nothing")
+        return self.reading
 
 
 class _FakeModel:
@@ -87,16 +89,20 @@ class _FakeModel:
         self.lock = threading.RLock()
         self._tap = _FakeTap(hidden)
 
-    def tap(self, layer):
-        assert layer == 3
+    def tap(self, layers):
+        assert tuple(layers) == (3,)
         return self._tap
 
 
-def test_local_judge_adds_the_probe_score() -> None:
+def test_local_judge_with_a_probe_reads_the_tapped_layer_only() -> None:
     model = _FakeModel(np.array([1.0, 1.0, 2.0], np.float32))
-    out = LocalJudge(model, probe=_probe()).scores("A claim.", ["Evidence."])
-    assert out == {"true": pytest.approx(2.5), "probe": pytest.approx(0.25)}
+    judge = LocalJudge(model, probe=_probe())
+    assert judge.scores("A claim.", ["Evidence."]) == {"probe": pytest.approx(0.25)}
+    assert model._tap.seen and not model.llama.prompts  # no completion: no logits needed
+    assert judge.last_hidden is not None
+    # without a probe: the Yes/No log-odds of a one-token completion
     assert LocalJudge(model).scores("A claim.", ["Evidence."]) == {"true": pytest.approx(2.5)}
+    assert len(model.llama.prompts) == 1
 
 
 def test_local_judge_refuses_a_missing_capture() -> None:
@@ -123,23 +129,42 @@ UNBACKED = [
 
 
 @pytest.mark.slow
-def test_the_tap_reads_the_layer_without_changing_the_model(local_model) -> None:
+def test_the_tap_reads_the_layer_and_leaves_the_model_alone(local_model) -> None:
+    ask = [{"role": "user", "content": "Say the word rare."}]
+    text_before = "".join(local_model.chat_stream(ask, max_tokens=6))
     plain = LocalJudge(local_model)
-    before = [plain.scores(c, EVIDENCE)["true"] for c in BACKED + UNBACKED]
-    probed = LocalJudge(local_model, probe=Probe.load(local_model.sha256))
+    yes_no_before = [plain.scores(c, EVIDENCE)["true"] for c in BACKED + UNBACKED]
+    probe = Probe.load(local_model.sha256)
+    assert probe is not None
+    probed = LocalJudge(local_model, probe=probe)
     after = [probed.scores(c, EVIDENCE) for c in BACKED + UNBACKED]
+    assert all(set(a) == {"probe"} for a in after)
     hidden = probed.last_hidden
     assert hidden is not None and hidden.shape == (1536,) and np.isfinite(hidden).all()
-    # the same logits with the tap installed (prefix-cache batching moves them by < 0.05)
-    assert [a["true"] for a in after] == pytest.approx(before, abs=0.05)
     # an exact repeat still gets a reading (its last token is evaluated alone, and
     # llama.cpp's one-token kernels round differently from batched ones: < 0.25)
     again = probed.scores(UNBACKED[-1], EVIDENCE)
     assert again["probe"] == pytest.approx(after[-1]["probe"], abs=0.25)
+    # a cold reading (the whole prompt in one batch) agrees with the prefix-cached one
+    local_model.tap(probe.layers).reset()
+    cold = probed.scores(BACKED[0], EVIDENCE)
+    assert cold["probe"] == pytest.approx(after[0]["probe"], abs=0.25)
     # the packaged probe scores a backed claim above its unbacked twin
     for b, u in zip(after[: len(BACKED)], after[len(BACKED):], strict=True):
         assert b["probe"] > u["probe"]
-    # answer generation still works on the tapped context (the tap is disarmed)
-    text = "".join(local_model.chat_stream(
-        [{"role": "user", "content": "Say the word rare."}], max_tokens=4))
-    assert text.strip()
+    # a tap on two layers reads both in one pass; its top layer agrees with the single tap
+    from assistant.layertap import LayerTap
+
+    tokens = local_model.llama.tokenize(b"Lynas makes magnets in Malaysia.", add_bos=False)
+    top = max(probe.layers)
+    two = LayerTap(local_model.llama, (top - 4, top)).hidden(tokens)
+    one = LayerTap(local_model.llama, (top,)).hidden(tokens)
+    assert two.shape == (2 * one.size,) and np.isfinite(two).all()
+    assert np.allclose(two[one.size:], one, atol=1e-3)
+    assert not np.allclose(two[: one.size], one, atol=1e-1)
+    # the tap stops at its layer in its own context: the answer writer's context and the
+    # Yes/No judge compute exactly what they did before
+    # (up to llama.cpp's rounding, which depends on how the prompt splits into batches)
+    yes_no_after = [plain.scores(c, EVIDENCE)["true"] for c in BACKED + UNBACKED]
+    assert yes_no_after == pytest.approx(yes_no_before, abs=0.25)
+    assert "".join(local_model.chat_stream(ask, max_tokens=6)) == text_before

@@ -26,9 +26,9 @@ are those fitted values). Rules, in order - the first that fires decides:
    when the best sentence is close (cosine >= ``fallback_sim``), no claim number is
    missing, no name of the claim is absent from the evidence ("Texas") and no more than
    ``fallback_novel`` of the claim's words are missing from it, else unsupported.
-   The judge gives ``true``, the log-odds of "Yes" to "Is the claim true according to the
-   evidence?", and with the packaged model also ``probe``, the log-odds of a linear probe
-   on a middle layer of the same forward pass (:mod:`assistant.verify.probe`). The score is
+   The judge gives ``probe``, the log-odds of a linear probe on a middle layer of the
+   packaged model (:mod:`assistant.verify.probe`), or - other judges - ``true``, the
+   log-odds of "Yes" to "Is the claim true according to the evidence?". The score is
 
        score = w.true * true + w.probe * probe - w.absent * [a claim number is never
                stated] - w.novel * novel + w.sim * sim
@@ -36,10 +36,10 @@ are those fitted values). Rules, in order - the first that fires decides:
    where ``novel`` is the share of the claim's content words found in no evidence
    sentence and ``sim`` the cosine of the best evidence sentence; ``w`` is
    ``Thresholds.with_probe`` when the judge gave a probe score, else ``Thresholds.yes_no``
-   (each a logistic regression on the training splits, so ``score - w.cut`` is its
-   log-odds and the confidence its sigmoid). ``score >= w.cut`` -> supported. Otherwise,
-   when the best evidence sentence is about the same thing (cosine >= ``contra_sim``) and
-   the judge clearly says no (``true <= contra_true``) -> contradicted, else unsupported.
+   (each a logistic regression on the training splits, so ``margin = score - w.cut`` is its
+   log-odds and the confidence its sigmoid). ``margin >= 0`` -> supported. Otherwise, when
+   the best evidence sentence is about the same thing (cosine >= ``contra_sim``) and the
+   score clearly says no (``margin <= contra_margin``) -> contradicted, else unsupported.
 7. ``role``: a "supported" whose backing sentences are all doubtful (disputed/bias
    sections, or "the claim that ... lacks ...") becomes unsupported, "reported as doubtful".
 
@@ -53,8 +53,8 @@ import math
 from dataclasses import dataclass, field
 
 __all__ = [
-    "Signals", "Thresholds", "ScoreWeights", "Decision", "decide", "cheap", "judge_score",
-    "weights",
+    "Signals", "Thresholds", "ScoreWeights", "Decision", "decide", "cheap", "judge_rule",
+    "judge_score", "weights",
 ]
 
 
@@ -85,13 +85,15 @@ class Thresholds:
     fallback_sim: float = 0.3
     fallback_novel: float = 0.5
     yes_no: ScoreWeights = ScoreWeights(
-        cut=-0.906, absent=0.18, novel=1.937, sim=-0.618, true=1.168
+        cut=-0.924, absent=0.323, novel=1.936, sim=-0.637, true=1.167
     )
     with_probe: ScoreWeights = ScoreWeights(
-        cut=-0.843, absent=0.108, novel=1.227, sim=-0.434, true=0.07, probe=1.056
+        cut=-1.068, absent=0.479, novel=1.362, sim=-0.704, true=0.0, probe=1.01
     )
-    contra_sim: float = 0.75
-    contra_true: float = -2.0
+    # (> 1: fitted off - on the training sets a low judge score does not tell contradicted
+    # from unsupported, so the judge alone never reports a contradiction)
+    contra_sim: float = 2.0
+    contra_margin: float = -0.5
     use_entities: bool = False
 
 
@@ -178,7 +180,7 @@ def judge_score(s: Signals, t: Thresholds = Thresholds()) -> float:
     ``s.judge``); compare it with ``weights(s, t).cut``."""
     assert s.judge is not None
     w = weights(s, t)
-    score = w.true * s.judge["true"] + w.probe * s.judge.get("probe", 0.0)
+    score = w.true * s.judge.get("true", 0.0) + w.probe * s.judge.get("probe", 0.0)
     score += -w.novel * s.novel + w.sim * s.sim
     if "absent" in s.numbers:
         score -= w.absent
@@ -189,36 +191,37 @@ def _sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, x))))
 
 
+def judge_rule(s: Signals, t: Thresholds = Thresholds()) -> Decision:
+    """Rule 6 with a judge (needs ``s.judge``): supported, contradicted or unsupported."""
+    margin = judge_score(s, t) - weights(s, t).cut
+    p = _sigmoid(margin)
+    if margin >= 0:
+        return Decision("supported", p, "judge", "the judge finds it stated")
+    if s.sim >= t.contra_sim and margin <= t.contra_margin:
+        return Decision(
+            "contradicted", 1 - p, "judge", "the judge finds the evidence says otherwise"
+        )
+    return Decision("unsupported", 1 - p, "judge", "the evidence does not state it")
+
+
+def _without_judge(s: Signals, t: Thresholds) -> Decision:
+    """Rule 6 without a judge (the ``extractive`` backend)."""
+    if s.missing_entities:
+        return _names_missing(s)
+    if s.sim >= t.fallback_sim and "absent" not in s.numbers and s.novel <= t.fallback_novel:
+        return Decision("supported", s.sim, "similarity", "close evidence sentence")
+    if s.novel > t.fallback_novel:
+        return Decision(
+            "unsupported", 1 - s.sim, "words", "the sources never use some of the claim's words"
+        )
+    return Decision("unsupported", 1 - s.sim, "similarity", "no close evidence")
+
+
 def decide(s: Signals, t: Thresholds = Thresholds()) -> Decision:
     """Apply rules 1-7 (see the module docstring). Pure; tested in tests/test_verify.py."""
     d = cheap(s, t)
     if d is None:
-        if s.judge is None:
-            if s.missing_entities:
-                d = _names_missing(s)
-            elif s.sim >= t.fallback_sim and "absent" not in s.numbers and (
-                s.novel <= t.fallback_novel
-            ):
-                d = Decision("supported", s.sim, "similarity", "close evidence sentence")
-            elif s.novel > t.fallback_novel:
-                d = Decision(
-                    "unsupported", 1 - s.sim, "words",
-                    "the sources never use some of the claim's words",
-                )
-            else:
-                d = Decision("unsupported", 1 - s.sim, "similarity", "no close evidence")
-        else:
-            score, cut = judge_score(s, t), weights(s, t).cut
-            p = _sigmoid(score - cut)
-            if score >= cut:
-                d = Decision("supported", p, "judge", "the judge finds it stated")
-            elif s.sim >= t.contra_sim and s.judge["true"] <= t.contra_true:
-                d = Decision(
-                    "contradicted", 1 - p, "judge",
-                    "the judge finds the evidence says otherwise",
-                )
-            else:
-                d = Decision("unsupported", 1 - p, "judge", "the evidence does not state it")
+        d = _without_judge(s, t) if s.judge is None else judge_rule(s, t)
     if d.label == "supported" and s.doubtful:
         src = f" by {s.doubt_source}" if s.doubt_source else ""
         return Decision("unsupported", 0.7, "role", f"reported as doubtful{src}")

@@ -75,9 +75,18 @@ _HEDGES = frozenset(
     "close".split()
 )
 _LOWER_BOUND = ("more than", "over", "at least", "above", "exceeding", "exceeds", "upwards of",
-                "in excess of", "greater than", "surpassed", "exceeded", "topped", "over $",
-                "more than $")
-_UPPER_BOUND = ("less than", "under", "fewer than", "below", "at most", "up to")
+                "in excess of", "greater than", "surpassed", "exceeded", "topped",
+                "higher than", "larger than", "bigger than", "no less than",
+                "not less than", "no fewer than", "after", "later than")
+_UPPER_BOUND = ("less than", "under", "fewer than", "below", "at most", "up to", "lower than",
+                "smaller than", "no more than", "not more than", "before", "prior to",
+                "earlier than")
+_BOUND_SIGN = {b: ">" for b in _LOWER_BOUND} | {b: "<" for b in _UPPER_BOUND}
+#: the bound phrase that ends the text before a number; longest first, so that "no more
+#: than" (<) wins over "more than" (>)
+_BOUND_RE = re.compile(
+    r"\b(" + "|".join(re.escape(b) for b in sorted(_BOUND_SIGN, key=len, reverse=True)) + r")$"
+)
 _STOP = frozenset(
     """
     a an the of in on at to for from by with and or but as is are was were be been being has
@@ -94,7 +103,7 @@ _CURR_RE = r"(?P<cur>US\$|USD|A\$|AU\$|AUD|S\$|C\$|RM|MYR|EUR|GBP|RMB|CNY|KRW|Rs
 _NUM_RE = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
 _SCALE_RE = r"(?P<scale>thousand|million|billion|trillion|mln|bln|bn|mn|trn|tn|mil|[kKmMbB])\b"
 _QTY = re.compile(
-    rf"(?<![\w.])(?:{_CURR_RE}\s?)?{_NUM_RE}(?:\s?-?\s?{_SCALE_RE})?",
+    rf"(?<![\w./])(?:{_CURR_RE}\s?)?{_NUM_RE}(?:\s?-?\s?{_SCALE_RE})?",
 )
 _UNIT_AFTER = re.compile(
     r"\s*-?\s*(?P<unit>per cent|percentage points|metric tonnes|metric tons|%|percent|pct|"
@@ -167,6 +176,12 @@ def quantities(text: str) -> list[Quantity]:
         # letter+digit tokens ("Q3", "G7", "COVID-19", "NdFeB2") are names, not numbers
         if s > 0 and (text[s - 1].isalpha() or text[s - 1] == "-") and not m.group("cur"):
             continue
+        # "1/2000", "MEK 1/2", "24/7", "3/4/2020": ratios and identifiers, not one quantity
+        if text[e : e + 1] == "/" and text[e + 1 : e + 2].isdigit():
+            continue
+        # "5-HT", "0-UTRs": a number hyphened to a capitalised word is part of a name
+        if re.match(r"-[A-Z]", text[e : e + 2]) and not m.group("scale"):
+            continue
         if e < len(text) and text[e].isalpha() and not m.group("scale"):
             # "3rd", "10x", "5G": only accept when it is a unit handled below
             if not _UNIT_AFTER.match(text, e):
@@ -231,12 +246,9 @@ def quantities(text: str) -> list[Quantity]:
                 continue
         before_words = text[max(0, s - 40):s].lower()
         hedged = any(re.search(rf"\b{h}\b", before_words[-25:]) for h in _HEDGES)
-        bound = ""
         tail = before_words[-20:].strip()
-        if any(tail.endswith(b) for b in _LOWER_BOUND):
-            bound = ">"
-        elif any(tail.endswith(b) for b in _UPPER_BOUND):
-            bound = "<"
+        bm = _BOUND_RE.search(tail)
+        bound = _BOUND_SIGN[bm.group(1)] if bm else ""
         ctx = _context(text, s, m.end("num"))  # the unit word is context too ("cases")
         out.append(
             Quantity(
@@ -272,7 +284,7 @@ def values_close(claim: Quantity, ev: Quantity) -> bool:
     ``values_close(q("more than 3,780 cases"), q("4,370 cases")) -> True``.
     """
     a, b = claim.value, ev.value
-    if claim.kind in ("year", "date"):
+    if claim.kind in ("year", "date") and not claim.bound:
         return int(a) == int(b)
     same = math.isclose(a, b, rel_tol=1e-9)
     if claim.bound == ">":  # "more than 20,708" needs more than 20,708 (or "over 20,708")

@@ -1,14 +1,16 @@
 """A linear probe on the judge model's hidden state: does the model take the claim as true?
 
 ``Probe.load(model.sha256)`` loads ``probe.json`` beside this module - a logistic regression on the
-output of one middle layer of the packaged Qwen2.5-Coder-1.5B (at the last prompt token of
-the judge's Yes/No question), fitted by ``bench/verify.py --write-probe`` on the training
-splits only (SciFact train, VitaminC train, HaluEval pairs the test sample never uses).
-``probe.score(hidden)`` is its log-odds of "supported"; it is one input of the fitted
-decision (:func:`assistant.verify.decide.judge_score`), next to the Yes/No log-odds.
+output of middle layers of the packaged Qwen2.5-Coder-1.5B (``layers``, read at the last
+prompt token of the judge's Yes/No question and concatenated), fitted by
+``bench/verify.py --write-probe`` on training data only (SciFact train, VitaminC train,
+HaluEval pairs the test sample never uses, CLIMATE-FEVER claims).
+``probe.score(hidden)`` is its log-odds of "supported"; it is the judge's input to the
+fitted decision (:func:`assistant.verify.decide.judge_score`).
 
 The standardisation is folded into the weights, so the file holds one weight per hidden
 unit and a bias. It is tied to the model file by checksum: another model gets no probe.
+A file written with one ``"layer"`` (older format) still loads.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ MAX_PROBE = 12.0  # log-odds are clipped to +/- this
 
 @dataclass(frozen=True)
 class Probe:
-    layer: int
+    layers: tuple[int, ...]  # read at the last prompt token, concatenated in this order
     weights: np.ndarray  # float32, one per hidden unit (standardisation folded in)
     bias: float
     model_sha256: str
@@ -47,7 +49,7 @@ class Probe:
     def to_json(self) -> dict[str, Any]:
         return {
             "model_sha256": self.model_sha256,
-            "layer": self.layer,
+            "layers": list(self.layers),
             "bias": round(self.bias, 6),
             "weights": [float(f"{w:.5g}") for w in self.weights.tolist()],
             "meta": self.meta,
@@ -58,8 +60,11 @@ class Probe:
         w = np.asarray(data["weights"], dtype=np.float32)
         if w.ndim != 1 or not np.isfinite(w).all() or not w.size:
             raise ValueError("probe weights must be a non-empty finite vector")
+        layers = data["layers"] if "layers" in data else [data["layer"]]
+        if not isinstance(layers, list) or not layers:
+            raise ValueError("probe layers must be a non-empty list")
         return cls(
-            layer=int(data["layer"]), weights=w, bias=float(data["bias"]),
+            layers=tuple(int(la) for la in layers), weights=w, bias=float(data["bias"]),
             model_sha256=str(data["model_sha256"]), meta=dict(data.get("meta", {})),
         )
 
