@@ -39,13 +39,18 @@ class CountingEmbedder:
         return self.inner.encode(texts)
 
 
-def test_scorer_embeds_only_the_lexically_closest_sentences(embedder) -> None:
+def _filler_chunk() -> Chunk:
+    """Ten filler sentences, then the one that states the claim."""
     text = " ".join(
         [f"Filler sentence number {i} about the weather in Oslo." for i in range(10)]
         + ["Lynas will build a magnet plant in Malaysia."]
     )
-    chunk = Chunk(id="a:h:0", article_id="a", index=0, text=text, start=0, end=len(text),
-                  section="", role="report", title="T")
+    return Chunk(id="a:h:0", article_id="a", index=0, text=text, start=0, end=len(text),
+                 section="", role="report", title="T")
+
+
+def test_scorer_embeds_only_the_lexically_closest_sentences(embedder) -> None:
+    chunk = _filler_chunk()
     counting = CountingEmbedder(embedder)
     scorer = SentenceScorer(counting, max_embed=3)
     sents = scorer.sentences("Lynas will build the magnet plant in Malaysia", [Passage(chunk, 1.0)])
@@ -56,12 +61,7 @@ def test_scorer_embeds_only_the_lexically_closest_sentences(embedder) -> None:
 
 
 def test_scorer_scores_do_not_depend_on_what_was_checked_before(embedder) -> None:
-    text = " ".join(
-        [f"Filler sentence number {i} about the weather in Oslo." for i in range(10)]
-        + ["Lynas will build a magnet plant in Malaysia."]
-    )
-    chunk = Chunk(id="a:h:0", article_id="a", index=0, text=text, start=0, end=len(text),
-                  section="", role="report", title="T")
+    chunk = _filler_chunk()
     claim = "Lynas will build the magnet plant in Malaysia"
     cold = SentenceScorer(embedder, max_embed=3).sentences(claim, [Passage(chunk, 1.0)])
     warm_scorer = SentenceScorer(embedder, max_embed=3)
