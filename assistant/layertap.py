@@ -1,4 +1,4 @@
-"""One transformer layer's hidden state at the last prompt token, from llama.cpp.
+"""Transformer layers' hidden states at the last prompt token, from llama.cpp.
 
 The claim judge's probe (:mod:`assistant.verify.probe`) reads what the model "thinks" in a
 middle layer rather than the word it would say: on the packaged 1.5B model a linear probe
@@ -10,7 +10,8 @@ whether we want to see it, then - for the nodes we said yes to - once it is comp
 layer outputs are named ``l_out-<layer>``; they hold ``n_embd`` floats per token and the
 last column is the last token of the batch. Once that node is copied the callback answers
 "stop", so llama.cpp skips the layers above it and the output head: with layer 16 of 28 a
-judge prompt costs ~0.6 of a full forward pass (``bench/tap.py``).
+judge call costs ~0.6 of the Yes/No judge's full forward pass (``bench/tap.py``: 0.54 ->
+0.31 s; answer generation x0.99, i.e. unchanged).
 
 The tap owns a second llama.cpp context on the same weights (no second copy of the model;
 its own KV cache, ``n_ctx`` at most 2048). It must never serve generation: the KV entries
