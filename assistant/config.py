@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # --- claim checking
     verify: bool = True  # check every answer sentence
     judge: bool = True  # use the LLM judge for the cases the cheap path leaves open
-    judge_probe: bool = True  # local judge: add the middle-layer probe (packaged model only)
+    judge_probe: bool = True  # local judge: score with the layer-16 probe (packaged model only)
 
     # --- web page
     host: str = "127.0.0.1"
