@@ -1,4 +1,4 @@
-"""Transformer layers' hidden states at the last prompt token, from llama.cpp.
+"""Transformer layers' hidden states at chosen prompt tokens, from llama.cpp.
 
 The claim judge's probe (:mod:`assistant.verify.probe`) reads what the model "thinks" in a
 middle layer rather than the word it would say: on the packaged 1.5B model a linear probe
@@ -7,18 +7,18 @@ better on HaluEval (figures in ``bench/verify.py`` and the probe file's ``meta``
 
 How: llama.cpp calls a scheduler callback (``cb_eval``) for every graph node, first asking
 whether we want to see it, then - for the nodes we said yes to - once it is computed. The
-layer outputs are named ``l_out-<layer>``; they hold ``n_embd`` floats per token and the
-last column is the last token of the batch. Once that node is copied the callback answers
-"stop", so llama.cpp skips the layers above it and the output head: with layer 16 of 28 a
-judge call costs ~0.6 of the Yes/No judge's full forward pass (``bench/tap.py``: 0.54 ->
-0.31 s; answer generation x0.99, i.e. unchanged).
+layer outputs are named ``l_out-<layer>``; they hold ``n_embd`` floats per token of the
+batch, and the tap copies the rows of the tokens asked for. Once that node is copied the
+callback answers "stop", so llama.cpp skips the layers above it and the output head: with
+layer 16 of 28 a judge call costs ~0.6 of the Yes/No judge's full forward pass
+(``bench/tap.py``: 0.54 -> 0.31 s; answer generation x0.99, i.e. unchanged).
 
 The tap owns a second llama.cpp context on the same weights (no second copy of the model;
 its own KV cache, ``n_ctx`` at most 2048). It must never serve generation: the KV entries
 of the skipped layers are never written. The answer writer's context has no callback at
 all, so generation pays nothing for the tap. The tap keeps the tokens of its last prompt
 and re-evaluates only from the first token that differs (the judge's fixed instructions
-come first), but always at least the last token, which the reading needs.
+come first), but always from the first token it reads at, at the latest.
 
 Compromise: ``llama_cpp.Llama`` takes no ``cb_eval`` argument, so the second context is
 built with llama-cpp-python's ``_internals`` wrappers from the ``Llama``'s own context
@@ -62,7 +62,8 @@ def _ggml() -> Any:
 
 class LayerTap:
     """``LayerTap(llama, (16,)).hidden(tokens)`` -> layer 16's output at the last of
-    ``tokens`` (float32, ``n_embd``); with several layers, their outputs one after the other.
+    ``tokens`` (float32, ``n_embd``); with several layers or token indices (``at``), their
+    outputs one after the other.
     Not thread-safe: callers hold the model's lock."""
 
     def __init__(self, llama: Any, layers: Sequence[int]) -> None:
@@ -75,7 +76,9 @@ class LayerTap:
         self.layers = tuple(layers)
         self._names = {f"l_out-{la}".encode(): la for la in self.layers}
         self._top = max(self.layers)
-        self._read: dict[int, np.ndarray] = {}
+        self._read: dict[tuple[int, int], np.ndarray] = {}  # (layer, token index) -> state
+        self._want: list[tuple[int, int]] = []  # (token index, row in the current batch)
+        self._chunk_len = 0  # tokens in the current batch
         self._lib = _ggml()
         # the ctypes function object must outlive the context
         self._callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_node)
@@ -107,7 +110,12 @@ class LayerTap:
                 rows = int(self._lib.ggml_nrows(tensor))
                 width = n // max(rows, 1)
                 data = np.ctypeslib.as_array(self._lib.ggml_get_data_f32(tensor), shape=(n,))
-                self._read[layer] = data[(rows - 1) * width :].copy()
+                # the top layer keeps only the output rows (the batch's last token)
+                skipped = self._chunk_len - rows
+                for pos, row in self._want:
+                    if 0 <= row - skipped < rows:
+                        r = row - skipped
+                        self._read[(layer, pos)] = data[r * width : (r + 1) * width].copy()
                 return layer != self._top  # stop: the layers above are not needed
         except Exception:  # noqa: BLE001 - never let an exception cross into C
             logger.exception("layer tap failed")
@@ -119,9 +127,10 @@ class LayerTap:
         self._ctx.kv_cache_clear()
         self._tokens = []
 
-    def hidden(self, tokens: Sequence[int]) -> np.ndarray:
+    def hidden(self, tokens: Sequence[int], at: Sequence[int] = ()) -> np.ndarray:
         """Evaluate ``tokens`` up to the highest tapped layer; the tapped layers' outputs at
-        the last token (concatenated in the order of :attr:`layers`)."""
+        the token indices ``at`` (default: the last token), for each index in that order
+        the layers in the order of :attr:`layers`, concatenated."""
         tokens = list(tokens)
         if not tokens:
             raise GenerationError("the layer tap got an empty prompt")
@@ -129,23 +138,31 @@ class LayerTap:
             raise GenerationError(
                 f"judge prompt of {len(tokens)} tokens exceeds the tap's {self.n_ctx}"
             )
+        at = [len(tokens) - 1] if not at else [int(i) for i in at]
+        if not all(0 <= i < len(tokens) for i in at):
+            raise GenerationError(f"token indices {at} outside a prompt of {len(tokens)}")
         keep = 0
-        for a, b in zip(self._tokens, tokens[:-1], strict=False):
+        for a, b in zip(self._tokens, tokens[: min(at)], strict=False):
             if a != b:
                 break
             keep += 1
         self._ctx.kv_cache_seq_rm(-1, keep, -1)
         self._tokens = tokens[:keep]
+        self._read.clear()
         try:
             for i in range(keep, len(tokens), self._n_batch):
-                self._read.clear()
                 chunk = tokens[i : i + self._n_batch]
+                self._want = [(p, p - i) for p in at if i <= p < i + len(chunk)]
+                self._chunk_len = len(chunk)
                 self._batch.set_batch(chunk, n_past=i, logits_all=False)
                 self._ctx.decode(self._batch)
                 self._tokens.extend(chunk)
         except Exception as exc:  # llama.cpp raises plain RuntimeError
             self.reset()
             raise GenerationError(f"layer tap evaluation failed: {exc}") from exc
-        if any(la not in self._read for la in self.layers):
+        finally:
+            self._want = []
+        missing = [(la, p) for p in at for la in self.layers if (la, p) not in self._read]
+        if missing:
             raise GenerationError("the layer tap captured nothing")
-        return np.concatenate([self._read[la] for la in self.layers])
+        return np.concatenate([self._read[(la, p)] for p in at for la in self.layers])

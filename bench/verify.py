@@ -73,6 +73,7 @@ from assistant.verify.decide import (  # noqa: E402
 
 LABELS = ("supported", "contradicted", "unsupported")
 REFRESH_CHEAP = False
+POSITIONS_READ: tuple[str, ...] = ("last",)  # --probe-positions
 VITC = {"supports": "supported", "refutes": "contradicted", "not enough info": "unsupported"}
 
 
@@ -382,9 +383,13 @@ def fit_score(rows: list[dict], base: Thresholds) -> Thresholds:
 PROBE_CS = (0.0001, 0.0003, 0.001, 0.003)
 
 
-def _columns(captured: tuple[int, ...], layers: tuple[int, ...], width: int) -> np.ndarray:
-    """Indices of ``layers`` inside a cached reading of the ``captured`` layers."""
-    return np.concatenate([np.arange(width) + captured.index(la) * width for la in layers])
+def _columns(captured: tuple[int, ...], layers: tuple[int, ...], size: int) -> np.ndarray:
+    """Indices of ``layers`` inside a cached reading of ``size`` floats: per probe position,
+    the ``captured`` layers one after the other (every position is kept)."""
+    width = size // (len(captured) * len(POSITIONS_READ))
+    per = len(captured) * width
+    return np.concatenate([np.arange(width) + p * per + captured.index(la) * width
+                           for p in range(len(POSITIONS_READ)) for la in layers])
 
 
 def _layers(text: str) -> tuple[int, ...]:
@@ -405,7 +410,7 @@ def fit_probe(train: list[dict], captured: tuple[int, ...], layers: tuple[int, .
 
     use = [r for r in train if r.get("hidden") is not None and r["judge"]]
     x = np.array([r["hidden"] for r in use], dtype=np.float64)
-    x = x[:, _columns(captured, layers, x.shape[1] // len(captured))]
+    x = x[:, _columns(captured, layers, x.shape[1])]
     y = np.array([r["label"] == "supported" for r in use])
     w = _balance(use, y)
     mu, sd = x.mean(0), x.std(0) + 1e-6
@@ -436,7 +441,7 @@ def fit_probe(train: list[dict], captured: tuple[int, ...], layers: tuple[int, .
     yes_no_auc = {g: round(roc_auc_score(y[idx & has], true[idx & has]), 3)
                   for g, idx in masks.items() if (idx & has).any()}
     probe = Probe(layers=layers, weights=coef.astype(np.float32), bias=bias,
-                  model_sha256=model_sha256,
+                  model_sha256=model_sha256, positions=POSITIONS_READ,
                   meta={"C": c, "n_train": len(use),
                         "oof_auc": {g: round(a, 3) for g, a in aucs.items()},
                         "yes_no_auc": yes_no_auc,
@@ -526,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
                          "the packaged probe's, else 16)")
     ap.add_argument("--probe-layers", type=_layers, default=None,
                     help="the captured layers the probe is fitted on (default: all)")
+    ap.add_argument("--probe-positions", type=lambda t: tuple(t.split(",")), default=None,
+                    help="prompt tokens the probe reads at, e.g. claim_end,last (default: the "
+                         "packaged probe's)")
     ap.add_argument("--no-probe", action="store_true", help="the Yes/No log-odds only")
     ap.add_argument("--extra", type=int, default=0,
                     help="CLIMATE-FEVER claims added to the probe's training rows (not to the "
@@ -536,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-probe", action="store_true",
                     help="write the probe fitted here to assistant/verify/probe.json")
     args = ap.parse_args(argv)
+    global REFRESH_CHEAP, YES_NO_JUDGE, POSITIONS_READ
 
     if args.torch_threads:  # under CPU contention one torch thread is ~10x faster than two
         import torch
@@ -547,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     judge, model, captured = None, None, ()
     if not args.no_judge:
         from assistant.llm import LocalModel
-        from assistant.verify.probe import Probe
+        from assistant.verify.probe import POSITIONS, Probe
 
         s = Settings(_env_file=None)
         model = LocalModel(s.model_path, s.cache_dir, args.threads, 2048)
@@ -560,11 +569,14 @@ def main(argv: list[str] | None = None) -> int:
                                  " or --no-probe")
             packaged = Probe.load(model.sha256)
             captured = args.capture_layers or (packaged.layers if packaged else (16,))
+            POSITIONS_READ = args.probe_positions or (packaged.positions if packaged
+                                                      else ("last",))
+            if not set(POSITIONS_READ) <= set(POSITIONS):
+                raise SystemExit(f"--probe-positions: choose from {POSITIONS}")
             # the judge only has to capture the layers; the bench refits the probe itself
-            judge.probe = Probe(captured, np.zeros(model.llama.n_embd() * len(captured),
-                                                   np.float32), 0.0,
-                                model.sha256, {})
-    global REFRESH_CHEAP, YES_NO_JUDGE
+            n = model.llama.n_embd() * len(captured) * len(POSITIONS_READ)
+            judge.probe = Probe(captured, np.zeros(n, np.float32), 0.0, model.sha256, {},
+                                POSITIONS_READ)
     REFRESH_CHEAP = args.refresh_cheap
     if args.yes_no and model is not None and not args.no_probe:
         YES_NO_JUDGE = LocalJudge(model, max_evidence_chars=judge.max_evidence_chars)
@@ -574,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache is None:
         chars = judge.max_evidence_chars if judge is not None else 0
         tag = "-".join(map(str, captured))
+        if POSITIONS_READ != ("last",):
+            tag += "_" + "-".join(POSITIONS_READ)
         args.cache = Path(tempfile.gettempdir()) / (
             f"assistant_verify_bench_v3_s{verifier.judge_sentences}_c{chars}_l{tag}.jsonl"
         )
@@ -617,8 +631,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows:
                 if r["judge"] and r.get("hidden") is not None:
                     hidden = np.asarray(r["hidden"], np.float32)
-                    hidden = hidden[_columns(captured, probe.layers,
-                                             hidden.size // len(captured))]
+                    hidden = hidden[_columns(captured, probe.layers, hidden.size)]
                     r["judge"] = dict(r["judge"], probe=probe.score(hidden))
         report(name, rows, t, use_judge)
     return 0

@@ -34,6 +34,18 @@ def test_probe_scores_round_trips_and_clips(tmp_path: Path) -> None:
     q = Probe.load(SHA, path)
     assert q is not None and q.layers == (3,) and q.meta == {"C": 0.01}
     assert q.score(np.array([1.0, 1.0, 2.0])) == pytest.approx(p.score(np.array([1.0, 1.0, 2.0])))
+    assert q.positions == ("last",)
+    # several positions round-trip; a file without "positions" reads at the last token
+    two = Probe(layers=(3,), weights=np.ones(4, np.float32), bias=0.0, model_sha256=SHA,
+                meta={}, positions=("claim_end", "last"))
+    path.write_text(json.dumps(two.to_json()))
+    back = Probe.load(SHA, path)
+    assert back is not None and back.positions == ("claim_end", "last")
+    assert np.array_equal(back.weights, two.weights)
+    old = two.to_json()
+    del old["positions"]
+    path.write_text(json.dumps(old))
+    assert Probe.load(SHA, path).positions == ("last",)
 
 
 def test_probe_is_only_used_with_its_own_model(tmp_path: Path, caplog) -> None:
@@ -44,7 +56,9 @@ def test_probe_is_only_used_with_its_own_model(tmp_path: Path, caplog) -> None:
     assert Probe.load(SHA, tmp_path / "absent.json") is None
     for bad in ("{not json", json.dumps({"layer": 1}), json.dumps(
             {"layer": 1, "bias": 0, "model_sha256": SHA, "weights": ["x"]}),
-            json.dumps({"layer": 1, "bias": 0, "model_sha256": SHA, "weights": [1, None]})):
+            json.dumps({"layer": 1, "bias": 0, "model_sha256": SHA, "weights": [1, None]}),
+            json.dumps({"layers": [1], "bias": 0, "model_sha256": SHA, "weights": [1],
+                        "positions": ["first"]})):
         path.write_text(bad)
         with caplog.at_level(logging.WARNING):
             assert Probe.load(SHA, path) is None
@@ -72,10 +86,11 @@ class _FakeTap:
     def __init__(self, hidden):
         self.reading, self.seen = hidden, []
 
-    def hidden(self, tokens):
+    def hidden(self, tokens, at=()):
         from assistant.errors import GenerationError
 
         self.seen.append(list(tokens))
+        self.at = list(at)
         if self.reading is None:
             raise GenerationError("the layer tap captured nothing")
         return self.reading
@@ -99,6 +114,7 @@ def test_local_judge_with_a_probe_reads_the_tapped_layer_only() -> None:
     judge = LocalJudge(model, probe=_probe())
     assert judge.scores("A claim.", ["Evidence."]) == {"probe": pytest.approx(0.25)}
     assert model._tap.seen and not model.llama.prompts  # no completion: no logits needed
+    assert model._tap.at == [len(model._tap.seen[-1]) - 1]  # the last token
     assert judge.last_hidden is not None
     # without a probe: the Yes/No log-odds of a one-token completion
     assert LocalJudge(model).scores("A claim.", ["Evidence."]) == {"true": pytest.approx(2.5)}
@@ -140,7 +156,8 @@ def test_the_tap_reads_the_layer_and_leaves_the_model_alone(local_model) -> None
     after = [probed.scores(c, EVIDENCE) for c in BACKED + UNBACKED]
     assert all(set(a) == {"probe"} for a in after)
     hidden = probed.last_hidden
-    assert hidden is not None and hidden.shape == (1536,) and np.isfinite(hidden).all()
+    width = 1536 * len(probe.layers) * len(probe.positions)
+    assert hidden is not None and hidden.shape == (width,) and np.isfinite(hidden).all()
     # an exact repeat still gets a reading (its last token is evaluated alone, and
     # llama.cpp's one-token kernels round differently from batched ones: < 0.25)
     again = probed.scores(UNBACKED[-1], EVIDENCE)
@@ -162,6 +179,26 @@ def test_the_tap_reads_the_layer_and_leaves_the_model_alone(local_model) -> None
     assert two.shape == (2 * one.size,) and np.isfinite(two).all()
     assert np.allclose(two[one.size:], one, atol=1e-3)
     assert not np.allclose(two[: one.size], one, atol=1e-1)
+    # a reading at an earlier token too: the model is causal, so that reading is the last
+    # token's of the prompt cut there (up to the rounding of another batch size); an exact
+    # repeat re-evaluates from the earliest token read
+    tap = LayerTap(local_model.llama, (top,))
+    k = len(tokens) - 3
+    both = tap.hidden(tokens, [k, len(tokens) - 1])
+    assert both.shape == (2 * one.size,)
+    assert np.allclose(both[one.size:], one, atol=1e-3)
+    cut = LayerTap(local_model.llama, (top,)).hidden(tokens[: k + 1])
+    assert np.abs(both[: one.size] - cut).max() < 0.05 * np.abs(cut).max()
+    assert not np.allclose(both[: one.size], one, atol=1e-1)
+    again_both = tap.hidden(tokens, [k, len(tokens) - 1])
+    assert np.abs(again_both - both).max() < 0.05 * np.abs(both).max()
+    # the judge's "claim_end" position is the claim's last token
+    llama = local_model.llama
+    prompt = probed._prompt(BACKED[0], EVIDENCE)
+    ptoks = llama.tokenize(prompt.encode(), add_bos=False, special=True)
+    i = LocalJudge._token_index(llama, prompt, ptoks, "claim_end")
+    upto = llama.detokenize(ptoks[: i + 1], special=True).decode()
+    assert upto.rstrip("\n").endswith(BACKED[0]) and i < len(ptoks) - 5
     # the tap stops at its layer in its own context: the answer writer's context and the
     # Yes/No judge compute exactly what they did before
     # (up to llama.cpp's rounding, which depends on how the prompt splits into batches)

@@ -7,11 +7,12 @@ it ranks claims far better, and what it computes on the way ranks them better st
 judge returns one of:
 
 - ``probe`` (local judge with the packaged model): a linear probe
-  (:mod:`assistant.verify.probe`) on layer 16's hidden state at the last prompt token of
-  that question, read through :class:`assistant.layertap.LayerTap`. llama.cpp stops at that
-  layer, so a call costs ~0.6 of a full forward pass. Out of fold on the training splits it
-  ranks claims as well as the Yes/No log-odds on SciFact and VitaminC and far better on
-  HaluEval (AUC 0.99 against 0.86; figures in the probe file's ``meta``).
+  (:mod:`assistant.verify.probe`) on layer 16's hidden state at the prompt tokens the probe
+  names (the claim's last token, the last prompt token), read through
+  :class:`assistant.layertap.LayerTap`. llama.cpp stops at that layer, so a call costs
+  ~0.6 of a full forward pass. Out of fold on the training splits it ranks claims as well
+  as the Yes/No log-odds on SciFact and VitaminC and far better on HaluEval (AUC 0.99
+  against 0.86; figures in the probe file's ``meta``).
 - ``true`` (the OpenAI-compatible backend, or a local model the probe was not fitted for):
   the log-odds ``logit(Yes) - logit(No)`` of the first answer token.
 
@@ -156,14 +157,26 @@ class LocalJudge:
         with self.model.lock:
             llama = self.model.llama
             tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            at = [self._token_index(llama, prompt, tokens, p) for p in probe.positions]
             try:
-                hidden = self.model.tap(probe.layers).hidden(tokens)
+                hidden = self.model.tap(probe.layers).hidden(tokens, at)
             except GenerationError:
                 raise
             except Exception as exc:  # llama.cpp raises plain RuntimeError/ValueError
                 raise GenerationError(f"local judge failed: {exc}") from exc
         self.last_hidden = hidden
         return probe.score(hidden)
+
+    @staticmethod
+    def _token_index(llama: Any, prompt: str, tokens: Sequence[int], position: str) -> int:
+        """Index in ``tokens`` of the probe position: the last token, or the claim's last
+        (the prompt up to the end of the claim, tokenized alone; where the whole prompt
+        merges that token with the newline after it, the merged token)."""
+        if position == "last":
+            return len(tokens) - 1
+        end = prompt.rindex(f"\n{QUESTION}")
+        head = llama.tokenize(prompt[:end].encode("utf-8"), add_bos=False, special=True)
+        return min(len(head), len(tokens)) - 1
 
 
 class ChatJudge:
