@@ -85,10 +85,10 @@ class Thresholds:
     fallback_sim: float = 0.3
     fallback_novel: float = 0.5
     yes_no: ScoreWeights = ScoreWeights(
-        cut=-0.924, absent=0.323, novel=1.936, sim=-0.637, true=1.167
+        cut=-0.959, absent=0.315, novel=1.94, sim=-0.694, true=1.191
     )
     with_probe: ScoreWeights = ScoreWeights(
-        cut=-1.068, absent=0.479, novel=1.362, sim=-0.704, true=0.0, probe=1.01
+        cut=-1.242, absent=0.57, novel=1.413, sim=-0.942, true=0.0, probe=1.007
     )
     # (> 1: fitted off - on the training sets a low judge score does not tell contradicted
     # from unsupported, so the judge alone never reports a contradiction)
