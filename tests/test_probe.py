@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from assistant.verify import LocalJudge
-from assistant.verify.probe import MAX_PROBE, PROBE_PATH, Probe
+from assistant.verify.probe import MAX_PROBE, POSITIONS, PROBE_PATH, Probe
 
 SHA = "ab" * 32
 
@@ -70,7 +70,9 @@ def test_the_packaged_probe_belongs_to_the_packaged_model() -> None:
 
     probe = Probe.load(MODEL_SHA256)
     assert probe is not None, f"{PROBE_PATH.name} missing or not for the packaged model"
-    assert probe.weights.shape == (1536,)  # Qwen2.5-1.5B hidden size
+    # Qwen2.5-1.5B hidden size, per layer and per token read
+    assert probe.weights.shape == (1536 * len(probe.layers) * len(probe.positions),)
+    assert set(probe.positions) <= set(POSITIONS)
     assert all(0 < la < 28 for la in probe.layers)
     assert probe.meta["n_train"] >= 300
     # fitted out of fold to rank better than the Yes/No log-odds on average
