@@ -352,9 +352,10 @@ def _balance(rows: list[dict], y: np.ndarray) -> np.ndarray:
 def fit_score(rows: list[dict], base: Thresholds) -> Thresholds:
     """Rule 6's score as a logistic regression of supported-vs-not on the judge's log-odds
     (and, where the judge gave one, the probe's), claim words absent from the evidence, an
-    absent claim number and similarity; each training set and each class weighs the same.
-    The raw coefficients are kept, so ``score - cut`` is the regression's log-odds. Fits
-    ``yes_no`` always and ``with_probe`` when the rows carry probe scores."""
+    absent claim number, similarity and a claim bound that the evidence satisfies; each
+    training set and each class weighs the same. The raw coefficients are kept, so
+    ``score - cut`` is the regression's log-odds. Fits ``yes_no`` always and
+    ``with_probe`` when the rows carry probe scores."""
     from sklearn.linear_model import LogisticRegression
 
     out = {}
@@ -365,14 +366,16 @@ def fit_score(rows: list[dict], base: Thresholds) -> Thresholds:
         y = np.array([r["label"] == "supported" for r in use])
         x = np.array([[r["judge"][k] for k in names]
                       + [r["signals"]["novel"], float("absent" in r["signals"]["numbers"]),
-                         r["signals"]["sim"]] for r in use])
+                         r["signals"]["sim"], float(r["signals"].get("bounds_hold", False))]
+                      for r in use])
         m = LogisticRegression(C=1.0, max_iter=5000).fit(x, y, sample_weight=_balance(use, y))
         coef, b = [float(c) for c in m.coef_[0]], float(m.intercept_[0])
         if coef[0] <= 0:
             raise SystemExit(f"{key}: the judge score got a negative weight: refusing the fit")
-        wn, wa, ws = coef[-3:]
+        wn, wa, ws, wb = coef[-4:]
         out[key] = ScoreWeights(
             cut=round(-b, 3), absent=round(-wa, 3), novel=round(-wn, 3), sim=round(ws, 3),
+            bound=round(wb, 3),
             true=round(coef[0], 3) if key == "yes_no" else 0.0,
             probe=round(coef[0], 3) if key == "with_probe" else 0.0,
         )

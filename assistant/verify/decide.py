@@ -31,10 +31,13 @@ are those fitted values). Rules, in order - the first that fires decides:
    log-odds of "Yes" to "Is the claim true according to the evidence?". The score is
 
        score = w.true * true + w.probe * probe - w.absent * [a claim number is never
-               stated] - w.novel * novel + w.sim * sim
+               stated] + w.bound * [every claim number is stated and a bound of the claim
+               holds] - w.novel * novel + w.sim * sim
 
    where ``novel`` is the share of the claim's content words found in no evidence
-   sentence and ``sim`` the cosine of the best evidence sentence; ``w`` is
+   sentence, ``sim`` the cosine of the best evidence sentence and the bound term credits
+   what the 1.5B judge reads poorly: "more than 1,800 deaths" against "1,995 deaths"
+   (:func:`assistant.verify.numbers.bounds_hold`); ``w`` is
    ``Thresholds.with_probe`` when the judge gave a probe score, else ``Thresholds.yes_no``
    (each a logistic regression on the training splits, so ``margin = score - w.cut`` is its
    log-odds and the confidence its sigmoid). ``margin >= 0`` -> supported. Otherwise, when
@@ -68,6 +71,7 @@ class ScoreWeights:
     sim: float  # weight of the best sentence's cosine
     true: float = 1.0  # weight of the judge's Yes/No log-odds
     probe: float = 0.0  # weight of the probe's log-odds
+    bound: float = 0.0  # credit: every claim number is stated and a claim bound holds
 
 
 @dataclass(frozen=True)
@@ -78,17 +82,17 @@ class Thresholds:
     reject_sim: float = 0.15
     reject_cov: float = 0.34
     support_sim: float = 0.78
-    support_cov: float = 0.85
-    support_novel: float = 0.25
-    number_support_sim: float = 2.0  # (> 1: the judge, not rule 5, backs matching numbers)
+    support_cov: float = 0.7
+    support_novel: float = 0.0
+    number_support_sim: float = 0.75
     role_support_sim: float = 0.45  # not fitted: the role rule never fires on the bench sets
     fallback_sim: float = 0.3
     fallback_novel: float = 0.5
     yes_no: ScoreWeights = ScoreWeights(
-        cut=-0.959, absent=0.315, novel=1.94, sim=-0.694, true=1.191
+        cut=-0.962, absent=0.276, novel=1.922, sim=-0.801, true=1.199, bound=1.399
     )
     with_probe: ScoreWeights = ScoreWeights(
-        cut=-1.242, absent=0.57, novel=1.413, sim=-0.942, true=0.0, probe=1.007
+        cut=-1.249, absent=0.532, novel=1.37, sim=-1.099, true=0.0, probe=1.018, bound=1.568
     )
     # (> 1: fitted off - on the training sets a low judge score does not tell contradicted
     # from unsupported, so the judge alone never reports a contradiction)
@@ -106,6 +110,7 @@ class Signals:
     coverage: float = 0.0  # share of the claim's content words in that sentence
     novel: float = 0.0  # share of the claim's content words in no evidence sentence
     numbers: tuple[str, ...] = ()  # per claim number: match / mismatch / absent
+    bounds_hold: bool = False  # all numbers match, one through a bound ("more than 1,800")
     missing_entities: tuple[str, ...] = ()
     doubtful: bool = False  # every close evidence sentence is doubtful
     doubt_source: str = ""
@@ -184,6 +189,8 @@ def judge_score(s: Signals, t: Thresholds = Thresholds()) -> float:
     score += -w.novel * s.novel + w.sim * s.sim
     if "absent" in s.numbers:
         score -= w.absent
+    if s.bounds_hold:
+        score += w.bound
     return score
 
 

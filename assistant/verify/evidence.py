@@ -64,7 +64,9 @@ _INJECTION = re.compile(
     re.IGNORECASE,
 )
 _DOUBT = re.compile(
-    r"\b(?:lacks?|lacking|unconfirmed|unverified|speculative|no\s+evidence|not\s+yet\s+"
+    r"\b(?:lack(?:s|ing)?\s+(?:of\s+)?(?:[\w-]+\s+){0,2}(?:details?|evidence|proof|data|"
+    r"confirmation|verification|substantiation|disclosures?|documentation|specifics|"
+    r"transparency)|unconfirmed|unverified|speculative|no\s+evidence|not\s+yet\s+"
     r"(?:confirmed|verified|published)|without\s+(?:confirmation|evidence|official)|"
     r"doubtful|questionable|overstat\w*|exaggerat\w*|misleading|glosses\s+over|"
     r"rests?\s+(?:largely\s+)?on|anonymous\s+sourc\w*|allegedly|unsubstantiated|"

@@ -28,7 +28,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Quantity", "NumberCheck", "quantities", "compare", "values_close", "content_words"]
+__all__ = [
+    "Quantity", "NumberCheck", "quantities", "compare", "values_close", "content_words",
+    "bounds_hold",
+]
 
 _SCALES = {
     "thousand": 1e3, "k": 1e3,
@@ -307,12 +310,27 @@ class NumberCheck:
 
     ``status`` is ``"match"``, ``"mismatch"`` or ``"absent"``; ``sentence`` the index of the
     evidence sentence that matched or conflicted (or -1); ``other`` the evidence quantity.
+    :attr:`by_bound` is a match through the claim's bound (``more than 115 reviews`` vs
+    ``116 reviews``).
     """
 
     claim: Quantity
     status: str
     sentence: int = -1
     other: Quantity | None = None
+
+    @property
+    def by_bound(self) -> bool:
+        return self.status == "match" and bool(self.claim.bound)
+
+
+def bounds_hold(checks: Sequence[NumberCheck]) -> bool:
+    """Every claim number is stated and at least one is a bound the evidence satisfies:
+    ``more than 1,800 deaths`` against ``1,995 deaths``. The judge model reads such
+    comparisons poorly; this check reads them exactly."""
+    return bool(checks) and all(c.status == "match" for c in checks) and any(
+        c.by_bound for c in checks
+    )
 
 
 def compare(

@@ -39,6 +39,7 @@ from assistant.verify.evidence import (
     to_evidence,
 )
 from assistant.verify.numbers import (
+    bounds_hold,
     compare,
     content_words,
     quantities,
@@ -116,6 +117,7 @@ class Verifier:
             coverage=best.coverage,
             novel=novel,
             numbers=tuple(c.status for c in checks),
+            bounds_hold=bounds_hold(checks),
             missing_entities=tuple(missing_entities(claim, evidence_text)),
             doubtful=doubtful,
             doubt_source=doubt_source,
