@@ -519,3 +519,20 @@ def test_a_claim_that_restates_a_doubt_is_supported_without_the_judge():
     far = Signals(has_evidence=True, sim=0.3, coverage=0.2, restates_doubt=True,
                   judge={"true": -6.0})
     assert decide(far).label != "supported"
+
+
+def test_a_doubting_sentence_near_the_top_that_restates_the_claim_doubts_it() -> None:
+    from assistant.verify.evidence import Sentence
+    from assistant.verify.verifier import _doubter
+
+    def s(text: str, cov: float, doubtful: bool) -> Sentence:
+        return Sentence(0, 0, len(text), text, "report", sim=0.5, coverage=cov,
+                        doubtful=doubtful)
+
+    fact = s("Work on the Pahang plant began.", 0.5, False)
+    doubt = s("The claim that the Pahang plant is underway lacks details.", 0.8, True)
+    aside = s("Its claim that prices rise lacks evidence.", 0.2, True)
+    assert _doubter([fact], [fact, fact, fact, doubt]) is doubt  # 4th, most of the claim
+    assert _doubter([fact], [fact, aside]) is None  # doubts something else
+    assert _doubter([fact], [fact] * 4 + [doubt]) is None  # too far down
+    assert _doubter([aside], [aside, fact]) is aside  # every close sentence doubts

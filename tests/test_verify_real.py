@@ -164,3 +164,15 @@ def test_an_attributed_doubted_claim_is_backed_when_phrased_as_doubted(assistant
     v2 = assistant.verifier.check(as_fact, assistant.retriever.retrieve(as_fact, k=6))
     assert v1.label == "supported", v1
     assert v2.label != "supported", v2
+
+
+def test_a_claim_its_source_reports_as_doubtful_is_not_backed(assistant) -> None:
+    """The article quotes Anwar's "already underway" and says the claim lacks published
+    details: however close the other sentences seem, the claim is flagged, quoting the
+    doubting sentence."""
+    claim = "The new Pahang super magnet facility is already underway."
+    verdict = assistant.verifier.check(claim, assistant.retriever.retrieve(claim, k=6))
+    assert verdict.label == "unsupported", verdict
+    assert verdict.method == "role"
+    assert any("lacks published investment details" in e.quote for e in verdict.evidence)
+    _check_quotes(assistant, verdict)

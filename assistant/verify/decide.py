@@ -44,7 +44,9 @@ are those fitted values). Rules, in order - the first that fires decides:
    the best evidence sentence is about the same thing (cosine >= ``contra_sim``) and the
    score clearly says no (``margin <= contra_margin``) -> contradicted, else unsupported.
 7. ``role``: a "supported" whose backing sentences are all doubtful (disputed/bias
-   sections, or "the claim that ... lacks ...") becomes unsupported, "reported as doubtful".
+   sections, or "the claim that ... lacks ..."), or whose evidence has a doubting sentence
+   near the top that restates most of the claim, becomes unsupported, "reported as
+   doubtful".
 
 Rules 1-5 are the cheap path (no LLM, a few ms); the benchmark measures each signal alone,
 the cheap path alone and this combination.
@@ -112,7 +114,7 @@ class Signals:
     numbers: tuple[str, ...] = ()  # per claim number: match / mismatch / absent
     bounds_hold: bool = False  # all numbers match, one through a bound ("more than 1,800")
     missing_entities: tuple[str, ...] = ()
-    doubtful: bool = False  # every close evidence sentence is doubtful
+    doubtful: bool = False  # every close sentence doubts, or a top one restates and doubts
     doubt_source: str = ""
     restates_doubt: bool = False  # the claim reports the doubt its close evidence expresses
     judge: dict[str, float] | None = field(default=None, compare=False)

@@ -54,6 +54,20 @@ __all__ = ["Verifier"]
 _CITE = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
+DOUBT_WINDOW = 4  # a doubting sentence among the best this many can target the claim
+DOUBT_COVERAGE = 0.6  # ... when it holds this share of the claim's content words
+
+
+def _doubter(close: list[Sentence], sents: list[Sentence]) -> Sentence | None:
+    """The doubting sentence that makes a claim doubted, or None (see ``measure``)."""
+    if close and all(s.doubtful for s in close):
+        return close[0]
+    for s in sents[:DOUBT_WINDOW]:
+        if s.doubtful and s.coverage >= DOUBT_COVERAGE:
+            return s
+    return None
+
+
 class Verifier:
     """Claim checker. ``judge`` is a :class:`assistant.verify.judge.Judge` or None."""
 
@@ -103,13 +117,16 @@ class Verifier:
         )
         close = [s for s in sents[:3] if s.score >= best.score - 0.1]
         # a doubting passage never backs the claim it doubts, but it does back a sentence
-        # that itself reports the doubt ("X's claim ... lacks published details")
-        all_doubtful = all(s.doubtful for s in close)
-        restates = all_doubtful and reports_doubt(claim)
-        doubtful = all_doubtful and not restates
+        # that itself reports the doubt ("X's claim ... lacks published details"). The
+        # claim is doubted when every close sentence doubts, or when a doubting sentence
+        # near the top restates most of it ("Anwar's claim that the new Pahang facility is
+        # already underway lacks ...") - whatever the other sentences seem to say.
+        doubter = _doubter(close, sents)
+        restates = doubter is not None and reports_doubt(claim)
+        doubtful = doubter is not None and not restates
         doubt_source = ""
-        if doubtful:
-            c = passages[best.passage].chunk
+        if doubtful and doubter is not None:
+            c = passages[doubter.passage].chunk
             doubt_source = f"{c.title or c.article_id}" + (f" ({c.section})" if c.section else "")
         signals = Signals(
             has_evidence=True,
@@ -181,6 +198,8 @@ class Verifier:
         if label == "contradicted" and method == "numbers":
             checks = compare(claim, [s.text for s in sents[:8]], best=0)
             picked = [sents[c.sentence] for c in checks if c.status == "mismatch"][:1]
+        elif method == "role" and label == "unsupported":
+            picked = [s for s in sents[:DOUBT_WINDOW] if s.doubtful][:1] or sents[:1]
         elif label == "supported":
             close = [s for s in sents[:3] if s.score >= sents[0].score - 0.1]
             picked = [s for s in close if not s.doubtful][:2] or sents[:1]
