@@ -11,7 +11,8 @@ layer outputs are named ``l_out-<layer>``; they hold ``n_embd`` floats per token
 batch, and the tap copies the rows of the tokens asked for. Once that node is copied the
 callback answers "stop", so llama.cpp skips the layers above it and the output head: with
 layer 16 of 28 a judge call costs ~0.6 of the Yes/No judge's full forward pass
-(``bench/tap.py``: 0.54 -> 0.31 s; answer generation x0.99, i.e. unchanged).
+(``bench/tap.py``, AVX-512 build, two runs: 0.47 -> 0.30 s and 0.51 -> 0.28 s; answer
+generation x1.05 and x1.16, i.e. unchanged within the machine's noise).
 
 The tap owns a second llama.cpp context on the same weights (no second copy of the model;
 its own KV cache, ``n_ctx`` at most 2048). It must never serve generation: the KV entries
