@@ -161,6 +161,13 @@ def test_ratios_and_numbered_names_are_not_quantities() -> None:
     # "MEK 1/2" is a name, "1/2000" a ratio, "5-HT" a compound: none is a quantity to compare
     assert quantities("MEK 1/2 inhibitors act in 1/2000 cases of 5-HT signalling") == []
     assert [q.value for q in quantities("3/4 of 120 tonnes")] == [120.0]
+    # a number leading a title is part of the title; a count before one word is a count
+    assert [q.value for q in quantities("On Rotten Tomatoes, 47 Meters Down has 54 %")] == [
+        54.0
+    ]
+    assert [q.value for q in quantities("3 Chinese firms and 3,000 Tonnes in 2019")] == [
+        3.0, 3000.0, 2019.0
+    ]
 
 
 # ---- evidence helpers -------------------------------------------------------------------------

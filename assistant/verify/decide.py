@@ -91,10 +91,10 @@ class Thresholds:
     fallback_sim: float = 0.3
     fallback_novel: float = 0.5
     yes_no: ScoreWeights = ScoreWeights(
-        cut=-0.962, absent=0.276, novel=1.922, sim=-0.801, true=1.199, bound=1.399
+        cut=-0.932, absent=0.231, novel=1.887, sim=-0.798, true=1.208, bound=1.56
     )
     with_probe: ScoreWeights = ScoreWeights(
-        cut=-1.249, absent=0.532, novel=1.37, sim=-1.099, true=0.0, probe=1.018, bound=1.568
+        cut=-1.204, absent=0.48, novel=1.329, sim=-1.083, true=0.0, probe=1.027, bound=1.821
     )
     # (> 1: fitted off - on the training sets a low judge score does not tell contradicted
     # from unsupported, so the judge alone never reports a contradiction)

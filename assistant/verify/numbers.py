@@ -15,10 +15,12 @@ with a year are dates (compared by year).
   sentence that is closest to the claim) - a different value for the same quantity;
 - ``absent``: nothing comparable.
 
-Compromises: written-out numbers (``twelve``) other than ``a dozen``-free small words are
-ignored; "Q3", "G7", "COVID-19" and other letter+digit tokens are not numbers; rounding
-tolerance is the claim's last significant digit, and 2 % extra when the claim hedges
-(``about``, ``nearly``, ``estimated``, ``some``, ``roughly``).
+Compromises: a number before two capitalised words mid-sentence is taken as part of a
+title ("47 Meters Down", "21 Jump Street"), so a title-cased count ("500 Rare Earth
+magnets") is not compared; written-out numbers (``twelve``) are ignored; "Q3", "G7",
+"COVID-19" and other letter+digit tokens are not numbers; rounding tolerance is the
+claim's last significant digit, and 2 % extra when the claim hedges (``about``,
+``nearly``, ``estimated``, ``some``, ``roughly``).
 """
 
 from __future__ import annotations
@@ -245,6 +247,13 @@ def quantities(text: str) -> list[Quantity]:
             if (
                 value < 100 and "." not in num and prev_w[:1].isupper()
                 and s - len(prev_w) - 1 > 0 and prev_w.lower() not in _MONTHS
+            ):
+                continue
+            # a number leading a title is part of it ("47 Meters Down has", "21 Jump Street")
+            title = re.match(r" ([A-Z][a-z]+) ([A-Z][a-z]+)\b", text[e:e + 40])
+            if (
+                title and s > 0 and not re.search(r"[.!?]\s*$", text[:s])
+                and not {w.lower() for w in title.groups()} & (set(_MONTHS) | set(_UNITS))
             ):
                 continue
         before_words = text[max(0, s - 40):s].lower()
