@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +166,7 @@ def halueval(n_pairs: int, train: bool = False) -> list[dict]:
 
 # ---- measuring --------------------------------------------------------------------------------
 YES_NO_JUDGE = None  # --yes-no: a LocalJudge without probe, for the Yes/No log-odds
+SIGNAL_FIELDS = {f.name for f in fields(Signals)} - {"judge"}
 
 
 def measure(items: list[dict], verifier, use_judge: bool, cache_path: Path,
@@ -178,11 +179,16 @@ def measure(items: list[dict], verifier, use_judge: bool, cache_path: Path,
     with cache_path.open("a", encoding="utf-8") as fh:
         for k, it in enumerate(items):
             row = cache.get(it["id"])
-            if row is not None and REFRESH_CHEAP:
+            # rows cached before a signal existed are refreshed (and stored again), never
+            # read as its default
+            stale = row is not None and bool(SIGNAL_FIELDS - set(row["signals"]))
+            if row is not None and (REFRESH_CHEAP or stale):
                 t0 = time.perf_counter()
                 sig, _ = verifier.measure(it["claim"], it["passages"], use_judge=False)
                 row = dict(row, signals=asdict(replace(sig, judge=None)),
                            cheap_s=time.perf_counter() - t0)
+                if stale:
+                    fh.write(json.dumps(row) + "\n")
             if row is None or (use_judge and row.get("judge") is None):
                 t0 = time.perf_counter()
                 sig, sents = verifier.measure(it["claim"], it["passages"], use_judge=False)
@@ -366,7 +372,7 @@ def fit_score(rows: list[dict], base: Thresholds) -> Thresholds:
         y = np.array([r["label"] == "supported" for r in use])
         x = np.array([[r["judge"][k] for k in names]
                       + [r["signals"]["novel"], float("absent" in r["signals"]["numbers"]),
-                         r["signals"]["sim"], float(r["signals"].get("bounds_hold", False))]
+                         r["signals"]["sim"], float(r["signals"]["bounds_hold"])]
                       for r in use])
         m = LogisticRegression(C=1.0, max_iter=5000).fit(x, y, sample_weight=_balance(use, y))
         coef, b = [float(c) for c in m.coef_[0]], float(m.intercept_[0])

@@ -75,6 +75,7 @@ _MONTHS = {
     )
     for m in names
 }
+_NOT_TITLE = frozenset(_MONTHS) | frozenset(_UNITS)  # words after a number that are no title
 _HEDGES = frozenset(
     "about around approximately approx roughly nearly almost some estimated est circa "
     "close".split()
@@ -253,7 +254,7 @@ def quantities(text: str) -> list[Quantity]:
             title = re.match(r" ([A-Z][a-z]+) ([A-Z][a-z]+)\b", text[e:e + 40])
             if (
                 title and s > 0 and not re.search(r"[.!?]\s*$", text[:s])
-                and not {w.lower() for w in title.groups()} & (set(_MONTHS) | set(_UNITS))
+                and not {w.lower() for w in title.groups()} & _NOT_TITLE
             ):
                 continue
         before_words = text[max(0, s - 40):s].lower()
