@@ -58,6 +58,11 @@ DOUBT_WINDOW = 4  # a doubting sentence among the best this many can target the 
 DOUBT_COVERAGE = 0.6  # ... when it holds this share of the claim's content words
 
 
+def _close(sents: list[Sentence]) -> list[Sentence]:
+    """The best sentences: among the top 3, those within 0.1 of the best score."""
+    return [s for s in sents[:3] if s.score >= sents[0].score - 0.1] if sents else []
+
+
 def _doubter(close: list[Sentence], sents: list[Sentence]) -> Sentence | None:
     """The doubting sentence that makes a claim doubted, or None (see ``measure``)."""
     if close and all(s.doubtful for s in close):
@@ -115,7 +120,7 @@ class Verifier:
         novel = (
             sum(w not in have for w in claim_words) / len(claim_words) if claim_words else 0.0
         )
-        close = [s for s in sents[:3] if s.score >= best.score - 0.1]
+        close = _close(sents)
         # a doubting passage never backs the claim it doubts, but it does back a sentence
         # that itself reports the doubt ("X's claim ... lacks published details"). The
         # claim is doubted when every close sentence doubts, or when a doubting sentence
@@ -199,10 +204,10 @@ class Verifier:
             checks = compare(claim, [s.text for s in sents[:8]], best=0)
             picked = [sents[c.sentence] for c in checks if c.status == "mismatch"][:1]
         elif method == "role" and label == "unsupported":
-            picked = [s for s in sents[:DOUBT_WINDOW] if s.doubtful][:1] or sents[:1]
+            doubter = _doubter(_close(sents), sents)  # the sentence that made it doubted
+            picked = [doubter] if doubter is not None else sents[:1]
         elif label == "supported":
-            close = [s for s in sents[:3] if s.score >= sents[0].score - 0.1]
-            picked = [s for s in close if not s.doubtful][:2] or sents[:1]
+            picked = [s for s in _close(sents) if not s.doubtful][:2] or sents[:1]
         else:
             picked = sents[:1]
         return [to_evidence(s, passages) for s in picked]
