@@ -8,11 +8,13 @@ it is plain Python because it streams status lines and keeps typed records.
 
 Design, against what a 1.5B model does when used naively (STACK.md):
 
-- Abstention is decided before the LLM is called. *Coverage gate*: the question's key terms
-  (numbers and years, and rare words - ones the MiniLM word-piece vocabulary splits, such as
-  "gallium" or "NdFeB") must each occur in some retrieved passage; *relevance floor*: the
-  best sentence must be at least weakly similar to the question. Otherwise the answer is
-  "The sources do not say ..." with the nearest sources, and no generation happens.
+- Abstention is decided before the LLM is called by the learned answerability gate
+  (:mod:`assistant.gate`: cross-encoder relevance, sentence similarity and how much of the
+  question the passages cover, weighed by a fitted logistic regression). Below its
+  threshold the answer is "The sources do not say ..." with the nearest sources, and no
+  generation happens. After generation, an answer none of whose sentences the verifier
+  finds supported is withheld the same way (its notice says so): an unanswerable question
+  must not come back as a cited, invented figure.
 - Every sentence carries source numbers by construction on the local backend: a GBNF grammar
   (``llm.citation_grammar``) allows only cited sentences ending in ``[n].`` with ``n`` among
   the sources shown, or exactly ``NOT_IN_SOURCES``. Other backends are parsed and repaired:
@@ -22,14 +24,15 @@ Design, against what a 1.5B model does when used naively (STACK.md):
   not the whole chunk; fixed instructions come first so llama.cpp reuses their KV cache.
 - Sources are data: a delimited block, and sentences that read like instructions to an
   assistant never reach the prompt or a quote.
-- Disputed/bias passages are marked DOUBTED in the prompt; a sentence that cites only such
-  passages and does not already attribute the claim gets ", a claim <outlet> doubts" added.
+- Disputed/bias passages are marked DOUBTED in the prompt, so the model can say who doubts
+  what. No sentence is rewritten after generation: a sentence that repeats a doubted claim
+  as fact is flagged by verification (a doubting passage never backs it).
 - Condense: a follow-up ("And who is the Korean partner?") is retrieved together with the
   previous user question; the prompt shows the earlier question as context. No LLM call
   (an LLM rewrite would cost a few seconds on 2 cores for little gain here).
 
-Compromises: one retrieval per question (no query rewriting); the "doubts" rewrite is
-mechanical; the openai backend gets no grammar (endpoints differ in how they take one).
+Compromises: one retrieval per question (no query rewriting); the openai backend gets no
+grammar (endpoints differ in how they take one).
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ NO_FILTERS = Filters()
 SOURCE_CHAR_BUDGET = 1100
 MAX_PROMPT_SOURCES = 4
 SENTENCES_PER_SOURCE = 2
+#: Notice of an answer none of whose sentences the sources back (it is not shown).
+WITHHELD = "A draft answer was withheld: none of its sentences is backed by the sources."
 #: Sentences the grammar allows in a generated answer (short answers: ~12 tokens/s on 2 cores).
 MAX_SENTENCES = 2
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -87,11 +92,6 @@ _FOLLOW_UP = re.compile(
 )
 _NAME = re.compile(r"(?<=\w)\s+(?!I\b)[A-Z][\w-]*")  # a capitalised word not first
 _REFUSAL = re.compile(r"\s*(the )?sources do not (say|answer|mention)[^\[]*$", re.IGNORECASE)
-_ATTRIBUTED = re.compile(
-    r"\b(claim\w*|doubt\w*|alleg\w*|accord\w*|report\w*|assert\w*|specul\w*|unconfirm\w*|"
-    r"disput\w*|question\w*|said|says|suggest\w*)\b",
-    re.IGNORECASE,
-)
 
 
 # ---- condense ----------------------------------------------------------------------------------
@@ -113,28 +113,7 @@ def condense(question: str, history: Sequence[Turn]) -> tuple[str, str]:
     return f"{earlier} {question}", earlier
 
 
-# ---- coverage gate -----------------------------------------------------------------------------
-def key_terms(question: str, count_tokens: Any) -> list[str]:
-    """Terms of the question that the sources must contain for it to be answerable.
-
-    Numbers (years included) and rare words: words of 4+ letters that the embedding model's
-    word-piece vocabulary (30k common words) does not hold whole.
-    ``key_terms("What did China's 2023 gallium export controls do?") -> ["2023", "gallium"]``.
-    """
-    from assistant.extractive import STOPWORDS
-
-    out: list[str] = []
-    for w in words(question):
-        if w in STOPWORDS or w in out:
-            continue
-        if w[0].isdigit():
-            if len(w) >= 2:
-                out.append(w)
-        elif len(w) >= 4 and count_tokens(w) >= 2:
-            out.append(w)
-    return out
-
-
+# ---- citation repair helpers ------------------------------------------------------------
 def _haystack(passages: Sequence[Passage]) -> set[str]:
     hay: set[str] = set()
     for p in passages:
@@ -147,17 +126,6 @@ def _haystack(passages: Sequence[Passage]) -> set[str]:
             if not w[0].isdigit():
                 hay.add(w[:5])
     return hay
-
-
-def missing_terms(terms: Sequence[str], passages: Sequence[Passage]) -> list[str]:
-    """The terms found in no passage (words match on 5-letter prefixes, numbers exactly)."""
-    hay = _haystack(passages)
-    missing = []
-    for t in terms:
-        parts = t.split("-") if "-" in t else [t]
-        if not all((p in hay) or (not p[0].isdigit() and p[:5] in hay) for p in parts if p):
-            missing.append(t)
-    return missing
 
 
 def does_not_say(missing: Sequence[str]) -> str:
@@ -306,8 +274,10 @@ class AnswerChain:
         embedder: Any = None,
         backend: str = "local",
         notice: str = "",
+        gate: Any = None,
     ) -> None:
         self.retriever = retriever
+        self.gate = gate
         self.chat_model = chat_model
         self.verifier = verifier
         self.settings = settings
@@ -374,11 +344,21 @@ class AnswerChain:
         timings["select"] = time.perf_counter() - t
 
         # Gate: abstain without calling the LLM when the sources cannot answer.
-        missing = missing_terms(key_terms(question, self.embedder.count_tokens), passages)
         best = max((r.similarity for r in ranked), default=0.0)
-        if missing or best < RELEVANCE_FLOOR:
-            logger.info("abstaining before generation: missing %s, best sim %.2f", missing, best)
-            yield from self._abstain(answer, missing, t0)
+        if self.gate is not None:
+            t = time.perf_counter()
+            feats, missing = self.gate.features(
+                question, passages, best, self.embedder.count_tokens, context=earlier
+            )
+            ok, p = self.gate.decide(feats)
+            timings["gate"] = time.perf_counter() - t
+            if not ok:
+                logger.info("abstaining before generation: P(answerable) %.2f, missing %s",
+                            p, missing)
+                yield from self._abstain(answer, missing, t0)
+                return
+        elif best < RELEVANCE_FLOOR:
+            yield from self._abstain(answer, [], t0)
             return
 
         yield StreamEvent("status", f"Reading {len(passages)} passages...")
@@ -408,11 +388,18 @@ class AnswerChain:
             return
         _, claims, invalid = parse_answer(text, len(sources))
         self._repair_citations(claims, sources)
-        self._mark_doubted(claims, sources)
         answer.text = render(claims)
         answer.claims, answer.invalid_citations = claims, invalid
         answer.citations = self._citations(claims, sources, ranked)
         yield from self._verify(answer, sources)
+        if answer.claims and all(
+            c.verdict is not None and c.verdict.label != "supported" for c in answer.claims
+        ):
+            # not one sentence is backed: an invented figure must not reach the reader
+            logger.info("no sentence of the draft is backed by the sources: abstaining")
+            answer.notice = (answer.notice + " " if answer.notice else "") + WITHHELD
+            yield from self._abstain(answer, [], t0)
+            return
         timings["total"] = time.perf_counter() - t0
         yield StreamEvent("answer", answer=answer)
 
@@ -530,16 +517,6 @@ class AnswerChain:
                 if n not in fixed:
                     fixed.append(n)
             claim.citations = fixed
-
-    def _mark_doubted(self, claims: list[Claim], sources: Sequence[Source]) -> None:
-        """A sentence backed only by DOUBTED passages is phrased as a doubted claim."""
-        for claim in claims:
-            if not claim.citations or _ATTRIBUTED.search(claim.text):
-                continue
-            cited = [sources[n - 1].chunk for n in claim.citations]
-            if all(c.role in DOUBTING_ROLES for c in cited):
-                outlet = cited[0].source or "the source"
-                claim.text = f"{claim.text.rstrip('.!?')}, a claim {outlet} doubts."
 
     def _citations(
         self,

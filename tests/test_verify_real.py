@@ -81,7 +81,7 @@ def test_supported_with_the_quote(assistant, report) -> None:
 def test_number_mismatch_contradicts(assistant, report) -> None:
     v = _verdict(report, "number")
     assert v.label == "contradicted", v
-    assert v.method == "numbers"
+    assert v.reason.startswith("the evidence gives a different value"), v
     assert "16.1 million tonnes" in v.evidence[0].quote
     _check_quotes(assistant, v)
 

@@ -8,12 +8,22 @@
    ``supported`` with ``cited_ok=False`` (a right fact with the wrong citation); a claim
    contradicted anywhere is ``contradicted``.
 
-For each attempt the signals (:class:`assistant.verify.decide.Signals`) are measured on
-the sentences of the passages (:mod:`assistant.verify.evidence`), numbers are compared
-with what they attach to (:mod:`assistant.verify.numbers`), the judge is asked only when
-the cheap rules leave the case open, and :func:`assistant.verify.decide.decide` returns the
-label. When the evidence holds two different values for the claim's quantity from
-different articles, ``Verdict.conflicting`` quotes both.
+For each attempt the passages' sentences are ranked (:mod:`assistant.verify.evidence`),
+the structured features are measured (:mod:`assistant.verify.features`), the judge gives
+its reading when there is one, and the fitted scorer (:mod:`assistant.verify.scorer`)
+returns the label and its calibrated probability. The quote of a contradicted claim is
+the sentence that contradicts it. When the evidence holds two different values for the
+claim's quantity from different articles, ``Verdict.conflicting`` quotes both.
+
+Rules that stay outside the scorer, from the design rather than from data (the generated
+pairs have no doubting sections):
+
+- a passage that reports a claim in order to doubt it (a disputed or bias section, or a
+  sentence such as "X's claim that ... lacks published details") never backs that claim -
+  the verdict is unsupported, quoting the doubting sentence; a claim that itself reports the
+  doubt ("Azernews claimed ..., which REEx finds speculative") is backed by it;
+- a contradiction needs a sentence about the same thing: one holding less than
+  ``CONTRA_COVERAGE`` of the claim's words makes the claim unsupported instead.
 
 Compromise: judge results are memoised per (claim, evidence) for the life of the
 Verifier (bounded), so re-checking the same sentence is free but memory grows with use.
@@ -26,36 +36,46 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from assistant.models import Evidence, Passage, Verdict
-from assistant.verify.decide import Signals, Thresholds, decide
 from assistant.verify.evidence import (
     Sentence,
     SentenceScorer,
-    missing_entities,
     reports_doubt,
     to_evidence,
 )
+from assistant.verify.features import Features, claim_features
 from assistant.verify.numbers import (
-    bounds_hold,
-    compare,
-    content_words,
     quantities,
     units_compatible,
     values_close,
 )
+from assistant.verify.scorer import Prediction, Scorer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Verifier"]
+__all__ = ["Verifier", "Measured"]
 
 _CITE = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
+CONFLICT_SIM = 0.15  # a sentence this far from the claim is about something else
+CONTRA_COVERAGE = 0.2  # a contradicting sentence holds at least this share of claim words
+ROLE_SUPPORT_SIM = 0.45  # a claim reporting a doubt is backed by a doubting sentence this close
 DOUBT_WINDOW = 4  # a doubting sentence among the best this many can target the claim
 DOUBT_COVERAGE = 0.6  # ... when it holds this share of the claim's content words
+
+_REASONS = {
+    "num_mismatch": "the evidence gives a different value for the same quantity",
+    "name_swap": "the evidence names another party in the claim's place",
+    "month_mismatch": "the evidence gives another date",
+    "polarity_mismatch": "the evidence says the opposite",
+    "planned_claim_only": "the evidence states it as done, not planned",
+    "planned_evidence_only": "the evidence states it only as planned, possible or pending",
+    "direction_mismatch": "the evidence gives the opposite direction",
+}
 
 
 def _close(sents: list[Sentence]) -> list[Sentence]:
@@ -64,7 +84,7 @@ def _close(sents: list[Sentence]) -> list[Sentence]:
 
 
 def _doubter(close: list[Sentence], sents: list[Sentence]) -> Sentence | None:
-    """The doubting sentence that makes a claim doubted, or None (see ``measure``)."""
+    """The doubting sentence that makes a claim doubted, or None."""
     if close and all(s.doubtful for s in close):
         return close[0]
     for s in sents[:DOUBT_WINDOW]:
@@ -73,85 +93,59 @@ def _doubter(close: list[Sentence], sents: list[Sentence]) -> Sentence | None:
     return None
 
 
+@dataclass
+class Measured:
+    """What the verifier read for one claim: features, ranked sentences, the prediction."""
+
+    features: Features
+    sents: list[Sentence]
+    prediction: Prediction | None
+    judged: bool = False
+
+
 class Verifier:
-    """Claim checker. ``judge`` is a :class:`assistant.verify.judge.Judge` or None."""
+    """Claim checker. ``judge`` is a :class:`assistant.verify.judge.Judge` or None;
+    ``scorer`` defaults to the packaged one."""
 
     def __init__(
         self,
         embedder: Any,
         judge: Any = None,
-        thresholds: Thresholds | None = None,
+        scorer: Scorer | None = None,
         judge_sentences: int = 3,
     ) -> None:
         self.embedder = embedder
         self.judge = judge
-        self.thresholds = thresholds or Thresholds()
+        self.scorer = scorer if scorer is not None else Scorer.load()
         self.judge_sentences = judge_sentences
         # sentence scores come from an int8 copy when the embedder offers one (~2.5x faster)
         quantized = getattr(embedder, "quantized", None)
-        self.scorer = SentenceScorer(quantized() if callable(quantized) else embedder)
+        self.sentence_scorer = SentenceScorer(quantized() if callable(quantized) else embedder)
         self._memo: OrderedDict[tuple[str, tuple[str, ...]], dict[str, float]] = OrderedDict()
         self._memo_lock = threading.Lock()
 
-    # ---- signals ------------------------------------------------------------------------------
+    # ---- features -----------------------------------------------------------------------------
     def measure(
         self,
         claim: str,
         passages: Sequence[Passage],
         only: Sequence[int] | None = None,
         use_judge: bool = True,
-        force_judge: bool = False,
-    ) -> tuple[Signals, list[Sentence]]:
-        """Signals for ``claim`` over the passages ``only`` (0-based; None = all).
-
-        The judge is asked when ``force_judge`` or when the cheap rules cannot decide.
-        """
-        sents = [s for s in self.scorer.sentences(claim, passages, only) if not s.injection]
+    ) -> Measured:
+        """Features and prediction for ``claim`` over the passages ``only`` (0-based; None =
+        all). The judge is read whenever there is one and ``use_judge``."""
+        sents = [
+            s for s in self.sentence_scorer.sentences(claim, passages, only) if not s.injection
+        ]
+        feats = claim_features(claim, sents, passages)
         if not sents:
-            return Signals(has_evidence=False), []
-        best = sents[0]
-        top = sents[:8]
-        checks = compare(claim, [s.text for s in top], best=0)
-        # names are looked for in the titles and the non-injection sentences only
-        titles = {passages[s.passage].chunk.title for s in sents}
-        evidence_text = " ".join([*titles, *(s.text for s in sents)])
-        claim_words = content_words(claim)
-        have = content_words(evidence_text)
-        novel = (
-            sum(w not in have for w in claim_words) / len(claim_words) if claim_words else 0.0
-        )
-        close = _close(sents)
-        # a doubting passage never backs the claim it doubts, but it does back a sentence
-        # that itself reports the doubt ("X's claim ... lacks published details"). The
-        # claim is doubted when every close sentence doubts, or when a doubting sentence
-        # near the top restates most of it ("Anwar's claim that the new Pahang facility is
-        # already underway lacks ...") - whatever the other sentences seem to say.
-        doubter = _doubter(close, sents)
-        restates = doubter is not None and reports_doubt(claim)
-        doubtful = doubter is not None and not restates
-        doubt_source = ""
-        if doubtful and doubter is not None:
-            c = passages[doubter.passage].chunk
-            doubt_source = f"{c.title or c.article_id}" + (f" ({c.section})" if c.section else "")
-        signals = Signals(
-            has_evidence=True,
-            sim=best.sim,
-            coverage=best.coverage,
-            novel=novel,
-            numbers=tuple(c.status for c in checks),
-            bounds_hold=bounds_hold(checks),
-            missing_entities=tuple(missing_entities(claim, evidence_text)),
-            doubtful=doubtful,
-            doubt_source=doubt_source,
-            restates_doubt=restates,
-        )
-        from assistant.verify.decide import cheap
-
-        if self.judge is not None and use_judge and (
-            force_judge or cheap(signals, self.thresholds) is None
-        ):
-            signals = replace(signals, judge=self._judge(claim, self._judge_evidence(sents)))
-        return signals, sents
+            return Measured(feats, sents, None)
+        judged = False
+        if self.judge is not None and use_judge:
+            scores = self._judge(claim, self._judge_evidence(sents))
+            feats.values["judge"] = scores.get("probe", scores.get("true", 0.0))
+            judged = True
+        return Measured(feats, sents, self.scorer.predict(feats.values, judge=judged), judged)
 
     def _judge_evidence(self, sents: list[Sentence]) -> list[str]:
         chosen = sents[: self.judge_sentences]
@@ -163,7 +157,7 @@ class Verifier:
         with self._memo_lock:
             if key in self._memo:
                 return self._memo[key]
-        scores = self.judge.scores(claim, evidence)
+        scores: dict[str, float] = self.judge.scores(claim, evidence)
         with self._memo_lock:
             self._memo[key] = scores
             while len(self._memo) > 4096:
@@ -174,43 +168,46 @@ class Verifier:
     def _verdict(
         self, claim: str, passages: Sequence[Passage], only: Sequence[int] | None
     ) -> Verdict:
-        signals, sents = self.measure(claim, passages, only)
-        d = decide(signals, self.thresholds)
-        evidence = self._evidence(claim, d.label, d.method, sents, passages)
-        conflicting = self._conflicts(claim, sents, passages)
-        reason = d.reason
-        if conflicting:
-            reason += "; the sources disagree on the value"
-        return Verdict(
-            label=d.label,
-            confidence=round(float(d.confidence), 3),
-            evidence=tuple(evidence),
-            reason=reason,
-            method=d.method,
-            conflicting=tuple(conflicting),
-        )
-
-    def _evidence(
-        self,
-        claim: str,
-        label: str,
-        method: str,
-        sents: list[Sentence],
-        passages: Sequence[Passage],
-    ) -> list[Evidence]:
-        if not sents:
-            return []
-        if label == "contradicted" and method == "numbers":
-            checks = compare(claim, [s.text for s in sents[:8]], best=0)
-            picked = [sents[c.sentence] for c in checks if c.status == "mismatch"][:1]
-        elif method == "role" and label == "unsupported":
-            doubter = _doubter(_close(sents), sents)  # the sentence that made it doubted
-            picked = [doubter] if doubter is not None else sents[:1]
+        m = self.measure(claim, passages, only)
+        if m.prediction is None:
+            return Verdict("unsupported", 0.9, reason="no evidence sentence", method="none")
+        label, confidence = m.prediction.label, m.prediction.confidence
+        method = "judge" if m.judged else "features"
+        sents = m.sents
+        if label == "contradicted" and sents[m.features.contra].coverage < CONTRA_COVERAGE:
+            # a contradiction needs a sentence about the same thing
+            label = "unsupported"
+            confidence = m.prediction.probs["unsupported"] + m.prediction.probs["contradicted"]
+        reason = _reason(label, m.features)
+        picked: list[Sentence]
+        if label == "contradicted":
+            picked = [sents[m.features.contra]]
         elif label == "supported":
             picked = [s for s in _close(sents) if not s.doubtful][:2] or sents[:1]
         else:
             picked = sents[:1]
-        return [to_evidence(s, passages) for s in picked]
+        doubter = _doubter(_close(sents), sents)
+        restates = doubter is not None and reports_doubt(claim)
+        if doubter is not None and (restates or label != "contradicted"):
+            c = passages[doubter.passage].chunk
+            where = f"{c.title or c.article_id}" + (f" ({c.section})" if c.section else "")
+            if not restates:
+                label, reason = "unsupported", f"reported as doubtful by {where}"
+                method, picked = "role", [doubter]
+            elif not m.features.values.get("num_mismatch") and doubter.sim >= ROLE_SUPPORT_SIM:
+                label, reason = "supported", f"the source itself reports this doubt ({where})"
+                method, picked = "role", [doubter]
+        conflicting = self._conflicts(claim, sents, passages)
+        if conflicting:
+            reason += "; the sources disagree on the value"
+        return Verdict(
+            label=label,
+            confidence=round(float(confidence), 3),
+            evidence=tuple(to_evidence(s, passages) for s in picked),
+            reason=reason,
+            method=method,
+            conflicting=tuple(conflicting),
+        )
 
     def _conflicts(
         self, claim: str, sents: list[Sentence], passages: Sequence[Passage]
@@ -222,7 +219,7 @@ class Verifier:
             return []
         found: list[tuple[Sentence, Any]] = []
         for s in sents[:8]:
-            if s.sim < self.thresholds.reject_sim:
+            if s.sim < CONFLICT_SIM:
                 continue
             for e in quantities(s.text):
                 for q in cq:
@@ -267,3 +264,22 @@ class Verifier:
         if first.label == "contradicted":
             return first
         return second
+
+
+def _reason(label: str, f: Features) -> str:
+    """A plain reason naming the strongest structured signal behind the label."""
+    v = f.values
+    if label == "contradicted":
+        for name, text in _REASONS.items():
+            if v.get(name):
+                return text
+        return "the evidence says otherwise"
+    if label == "supported":
+        if v.get("num_match"):
+            return "an evidence sentence states the same figures"
+        return "an evidence sentence states it"
+    if v.get("names_missing"):
+        return "the sources never mention some of the claim's names"
+    if v.get("num_absent"):
+        return "the sources do not state the claim's figures"
+    return "the evidence does not state it"
