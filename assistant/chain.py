@@ -12,9 +12,10 @@ Design, against what a 1.5B model does when used naively (STACK.md):
   (:mod:`assistant.gate`: cross-encoder relevance, sentence similarity and how much of the
   question the passages cover, weighed by a fitted logistic regression). Below its
   threshold the answer is "The sources do not say ..." with the nearest sources, and no
-  generation happens. After generation, an answer none of whose sentences the verifier
-  finds supported is withheld the same way (its notice says so): an unanswerable question
-  must not come back as a cited, invented figure.
+  generation happens. After generation, an answer all of whose sentences the verifier
+  finds unsupported is withheld the same way (its notice says so): an unanswerable question
+  must not come back as a cited, invented figure. A contradicted sentence is shown, flagged
+  with the sentence that contradicts it.
 - Every sentence carries source numbers by construction on the local backend: a GBNF grammar
   (``llm.citation_grammar``) allows only cited sentences ending in ``[n].`` with ``n`` among
   the sources shown, or exactly ``NOT_IN_SOURCES``. Other backends are parsed and repaired:
@@ -80,7 +81,7 @@ NO_FILTERS = Filters()
 SOURCE_CHAR_BUDGET = 1100
 MAX_PROMPT_SOURCES = 4
 SENTENCES_PER_SOURCE = 2
-#: Notice of an answer none of whose sentences the sources back (it is not shown).
+#: Notice of an answer none of whose sentences the sources back or address (not shown).
 WITHHELD = "A draft answer was withheld: none of its sentences is backed by the sources."
 #: Sentences the grammar allows in a generated answer (short answers: ~12 tokens/s on 2 cores).
 MAX_SENTENCES = 2
@@ -393,9 +394,11 @@ class AnswerChain:
         answer.citations = self._citations(claims, sources, ranked)
         yield from self._verify(answer, sources)
         if answer.claims and all(
-            c.verdict is not None and c.verdict.label != "supported" for c in answer.claims
+            c.verdict is not None and c.verdict.label == "unsupported" for c in answer.claims
         ):
-            # not one sentence is backed: an invented figure must not reach the reader
+            # no sentence is backed and none is even about what the sources say (a
+            # contradicted one is shown, flagged with its quote): an invented figure must not
+            # reach the reader
             logger.info("no sentence of the draft is backed by the sources: abstaining")
             answer.notice = (answer.notice + " " if answer.notice else "") + WITHHELD
             yield from self._abstain(answer, [], t0)

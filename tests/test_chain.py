@@ -384,3 +384,11 @@ def test_an_answer_with_no_backed_sentence_is_withheld(embedder, chain_settings)
     _, answer = run(make_chain(embedder, chain_settings, model, verifier=Mixed()), Q3000)
     assert not answer.abstained  # one backed sentence: the answer stands, the other is flagged
     assert [c.verdict.label for c in answer.claims] == ["supported", "unsupported"]
+
+    class Contradicting:
+        def check(self, claim, passages, cited=()):
+            return Verdict("contradicted", 0.8, method="fake")
+
+    model = fake("Lynas and JS Link target 5,000 tonnes a year [1].")
+    _, answer = run(make_chain(embedder, chain_settings, model, verifier=Contradicting()), Q3000)
+    assert not answer.abstained  # shown, flagged with the sentence that contradicts it
