@@ -71,6 +71,7 @@ from assistant.models import (
     Turn,
 )
 from assistant.prompts import answer_prompt, source_line
+from assistant.rerank import rerank
 from assistant.text import split_sentences
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,10 @@ NO_FILTERS = Filters()
 #: Prompt budget for source sentences (characters; ~4 characters a token).
 SOURCE_CHAR_BUDGET = 1100
 MAX_PROMPT_SOURCES = 4
+#: passages retrieved for the cross-encoder to order; the best ``top_k`` are read. On the
+#: development set's paraphrased questions, ordering 10 by the cross-encoder lifts article
+#: recall@5 (figures in the closing note); about 0.3 s a question on one thread
+RERANK_POOL = 10
 SENTENCES_PER_SOURCE = 2
 #: Notice of an answer none of whose sentences the sources back or address (not shown).
 WITHHELD = "A draft answer was withheld: none of its sentences is backed by the sources."
@@ -276,9 +281,11 @@ class AnswerChain:
         backend: str = "local",
         notice: str = "",
         gate: Any = None,
+        reranker: Any = None,
     ) -> None:
         self.retriever = retriever
         self.gate = gate
+        self.reranker = reranker
         self.chat_model = chat_model
         self.verifier = verifier
         self.settings = settings
@@ -320,7 +327,20 @@ class AnswerChain:
         timings: dict[str, float] = {}
         query, earlier = condense(question, history)
         yield StreamEvent("status", "Searching the sources...")
-        passages = list(self.retriever.retrieve(query, k=self.settings.top_k, filters=filters))
+        top_k = int(self.settings.top_k)
+        pool = max(top_k, RERANK_POOL) if self.reranker is not None else top_k
+        passages = list(self.retriever.retrieve(query, k=pool, filters=filters))
+        relevance: list[float] | None = None
+        if self.reranker is not None and passages:
+            try:
+                passages, relevance = rerank(
+                    self.reranker, f"{earlier} {question}".strip(), passages, top_k
+                )
+            except ModelError as exc:
+                logger.warning("cross-encoder unavailable, passages keep retrieval order: %s",
+                               exc)
+                self.reranker = None
+                passages = passages[:top_k]
         timings["retrieve"] = time.perf_counter() - t0
         answer = Answer(
             question=question,
@@ -340,7 +360,7 @@ class AnswerChain:
 
         t = time.perf_counter()
         ranked = rank_sentences(question, passages, self.embedder, context=earlier)
-        sources, shown = self._number_sources(passages, ranked)
+        sources, shown = self._number_sources(passages, ranked, relevance)
         answer.sources = sources
         timings["select"] = time.perf_counter() - t
 
@@ -349,7 +369,8 @@ class AnswerChain:
         if self.gate is not None:
             t = time.perf_counter()
             feats, missing = self.gate.features(
-                question, passages, best, self.embedder.count_tokens, context=earlier
+                question, passages, best, self.embedder.count_tokens, context=earlier,
+                relevance=relevance,
             )
             ok, p = self.gate.decide(feats)
             timings["gate"] = time.perf_counter() - t
@@ -408,9 +429,13 @@ class AnswerChain:
 
     # ---- steps -------------------------------------------------------------------------------
     def _number_sources(
-        self, passages: Sequence[Passage], ranked: Sequence[ScoredSentence]
+        self,
+        passages: Sequence[Passage],
+        ranked: Sequence[ScoredSentence],
+        relevance: Sequence[float] | None = None,
     ) -> tuple[list[Source], dict[int, list[ScoredSentence]]]:
-        """Number the passages (best evidence first) and choose the sentences to show.
+        """Number the passages (best evidence first: by cross-encoder ``relevance`` when
+        there is one, else by their best sentence) and choose the sentences to show.
 
         Returns the sources and, for the first few, the sentences the prompt shows
         (``{source number: [sentences in text order]}``) within the character budget.
@@ -418,7 +443,10 @@ class AnswerChain:
         best: dict[int, float] = {}
         for r in ranked:
             best.setdefault(r.passage_index, r.score)
-        order = sorted(range(len(passages)), key=lambda i: -best.get(i, -1.0))
+        if relevance is not None and len(relevance) == len(passages):
+            order = sorted(range(len(passages)), key=lambda i: -relevance[i])
+        else:
+            order = sorted(range(len(passages)), key=lambda i: -best.get(i, -1.0))
         number = {pi: n for n, pi in enumerate(order, start=1)}
         for r in ranked:
             r.passage_index = number[r.passage_index]  # now the 1-based source number

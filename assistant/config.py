@@ -53,6 +53,7 @@ class Settings(BaseSettings):
 
     # --- retrieval
     top_k: int = 6
+    rerank: bool = True  # order a pool of retrieved passages with the packaged cross-encoder
     candidates: int = 30  # per retriever, before fusion
 
     # --- answering

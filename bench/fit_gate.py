@@ -57,20 +57,26 @@ def load(folder: Path) -> dict[str, list[dict]]:
 
 
 def measure(rows: list[dict], index_dir: Path) -> list[dict]:
+    """The gate's features as the answer chain reads them: a pool of ``RERANK_POOL``
+    passages ordered by the cross-encoder, the best ``top_k`` kept with their scores."""
+    from assistant.chain import RERANK_POOL
     from assistant.extractive import rank_sentences
-    from assistant.rerank import CrossEncoder
+    from assistant.rerank import CrossEncoder, rerank
     from assistant.service import Assistant
 
     assistant = Assistant(Settings(index_dir=index_dir, backend="extractive", chroma_host=None))
     assistant.ingest([str(NEWS / "articles")])
-    gate = Gate(CrossEncoder(), model=None)
+    encoder = CrossEncoder()
+    gate = Gate(encoder, model=None)
+    top_k = assistant.settings.top_k
     out = []
     for i, row in enumerate(rows):
-        passages = assistant.retriever.retrieve(row["question"])
+        pool = assistant.retriever.retrieve(row["question"], k=max(top_k, RERANK_POOL))
+        passages, relevance = rerank(encoder, row["question"], pool, top_k)
         ranked = rank_sentences(row["question"], passages, assistant.embedder)
         best = max((r.similarity for r in ranked), default=0.0)
         feats, missing = gate.features(row["question"], passages, best,
-                                       assistant.embedder.count_tokens)
+                                       assistant.embedder.count_tokens, relevance=relevance)
         out.append({**row, "features": feats, "missing": missing})
         if (i + 1) % 100 == 0:
             logging.info("measured %d/%d", i + 1, len(rows))

@@ -53,14 +53,20 @@ import pairs as pairs_mod  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.verify.features import CHEAP, JUDGE  # noqa: E402
 from assistant.verify.numbers import content_words  # noqa: E402
-from assistant.verify.scorer import LABELS, SCORER_PATH, LinearModel, Scorer  # noqa: E402
+from assistant.verify.scorer import (  # noqa: E402
+    LABELS,
+    SCORER_PATH,
+    LinearModel,
+    Scorer,
+    split_by_judge,
+)
 
 # The overlap group is left out of both models: on validation it adds nothing once the
 # structured comparisons are in (the ablation prints it put back), and its weights learned
 # from rule-made paraphrases do not carry over to people's wording.
 GROUPS = {
     "overlap": ("sim", "coverage", "novel", "best_novel", "replaced", "claim_words"),
-    "numbers": ("num_match", "num_mismatch", "num_absent", "bound_holds"),
+    "numbers": ("num_match", "num_mismatch", "num_absent", "bound_holds", "num_mismatch_strength"),
     "names": ("names_missing", "name_swap"),
     "months": ("month_mismatch",),
     "polarity": ("polarity_mismatch",),
@@ -274,14 +280,21 @@ def baselines(train: list[dict], valid: list[dict]) -> None:
     show("baseline: words in evidence", gold, sub)
 
 
-def evaluate(model: LinearModel, rows: list[dict], name: str) -> dict:
+class _Predicting:
+    """Anything with ``proba(values)``, for :func:`evaluate`."""
+
+    def __init__(self, proba: Any) -> None:
+        self.proba = proba
+
+
+def evaluate(model: LinearModel | _Predicting, rows: list[dict], name: str) -> dict:
     probs = [model.proba(r["values"]) for r in rows]
     pred = [LABELS[int(np.argmax(p))] for p in probs]
     conf = [float(np.max(p)) for p in probs]
     return show(name, [r["label"] for r in rows], pred, conf)
 
 
-def per_type(model: LinearModel, rows: list[dict]) -> None:
+def per_type(model: LinearModel | _Predicting, rows: list[dict]) -> None:
     by: dict[str, list[int]] = {}
     for r in rows:
         pred = LABELS[int(np.argmax(model.proba(r["values"])))]
@@ -340,8 +353,13 @@ def main(argv: list[str] | None = None) -> int:
         evaluate(fit_temperature(fit_model(j_train, MODEL_FEATURES), j_valid), j_valid,
                  "scorer, cheap (same pairs)")
         judge = fit_temperature(fit_model(j_train, MODEL_FEATURES + JUDGE), j_valid)
-        figures["judge"] = evaluate(judge, j_valid, "scorer, with judge")
-        per_type(judge, j_valid)
+        evaluate(judge, j_valid, "judge model's own 3 labels")
+        product = Scorer(cheap, judge, {})
+        split = _Predicting(lambda v: split_by_judge(judge.proba(v), cheap.proba(v)))
+        figures["judge"] = evaluate(split, j_valid, "scorer, with judge")
+        assert all(np.allclose(split.proba(r["values"]), list(
+            product.predict(r["values"], judge=True).probs.values())) for r in j_valid[:5])
+        per_type(split, j_valid)
     else:
         per_type(cheap, valid)
     print("ABLATION (validation; a group out of the model, or the unused one back in)")
@@ -356,7 +374,12 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 label = f"{'judge' if judge is model else 'cheap'} without {group}"
             if all(f in CHEAP + JUDGE for f in kept) and (judge is model or "judge" not in kept):
-                evaluate(fit_model(tr, kept), va, label)
+                refit = fit_model(tr, kept)
+                if judge is model:  # as the product reads it: the cheap model splits the rest
+                    evaluate(_Predicting(lambda v, m=refit: split_by_judge(
+                        m.proba(v), cheap.proba(v))), va, label)
+                else:
+                    evaluate(refit, va, label)
     if args.write:
         meta = {**_provenance(args.pairs, use_judge), "validation": figures,
                 "n_train": len(train), "n_valid": len(valid)}

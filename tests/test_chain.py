@@ -392,3 +392,55 @@ def test_an_answer_with_no_backed_sentence_is_withheld(embedder, chain_settings)
     model = fake("Lynas and JS Link target 5,000 tonnes a year [1].")
     _, answer = run(make_chain(embedder, chain_settings, model, verifier=Contradicting()), Q3000)
     assert not answer.abstained  # shown, flagged with the sentence that contradicts it
+
+
+class ScriptedEncoder:
+    """A cross-encoder stand-in: a fixed score per passage text, calls recorded."""
+
+    def __init__(self, scores: dict[str, float]) -> None:
+        self.scores_by_text = scores
+        self.calls: list[tuple[str, int]] = []
+
+    def scores(self, query: str, texts: list[str]) -> list[float]:
+        self.calls.append((query, len(texts)))
+        return [self.scores_by_text.get(t, -10.0) for t in texts]
+
+
+class CountingGate(Gate):
+    def __init__(self) -> None:
+        super().__init__(ScriptedEncoder({}), RULE_GATE)
+        self.relevance: list[float] | None = None
+
+    def features(self, *args: Any, relevance: Any = None, **kwargs: Any) -> Any:
+        self.relevance = list(relevance) if relevance is not None else None
+        return super().features(*args, relevance=relevance, **kwargs)
+
+
+def test_reranker_orders_the_pool_and_the_gate_reuses_its_scores(embedder,
+                                                                 chain_settings) -> None:
+    passages = [_passage(0, CHINA), _passage(1, DOUBT, role="disputed"), _passage(2, PAHANG)]
+    encoder = ScriptedEncoder({PAHANG: 8.0, CHINA: -2.0, DOUBT: 1.0})
+    gate = CountingGate()
+    chain = AnswerChain(FakeRetriever(passages, embedder), None, None, chain_settings,
+                        embedder=embedder, backend="extractive", gate=gate, reranker=encoder)
+    _, answer = run(chain, Q3000)
+    # the whole pool is scored once; source 1 is the passage the cross-encoder ranks first
+    assert encoder.calls == [(Q3000, 3)]
+    assert answer.sources[0].chunk.text == PAHANG
+    assert [s.chunk.text for s in answer.sources] == [PAHANG, DOUBT, CHINA]
+    # the gate reads the same scores instead of calling the model again
+    assert gate.relevance == [8.0, 1.0, -2.0] and gate.reranker.calls == []
+
+
+def test_a_failing_reranker_leaves_retrieval_order(embedder, chain_settings) -> None:
+    class Broken:
+        def scores(self, query: str, texts: list[str]) -> list[float]:
+            raise RuntimeError("onnxruntime: bad model")
+
+    passages = [_passage(0, PAHANG), _passage(1, CHINA)]
+    chain = AnswerChain(FakeRetriever(passages, embedder), None, None, chain_settings,
+                        embedder=embedder, backend="extractive", gate=Gate(None, RULE_GATE),
+                        reranker=Broken())
+    _, answer = run(chain, Q3000)
+    assert not answer.abstained and "3,000" in answer.text
+    assert chain.reranker is None  # not tried again for every question

@@ -268,7 +268,7 @@ def test_evaluate_scores_the_fake_run() -> None:
     assert "macro-F1" in table and "ECE" in table and "marker precision" in table
     data = json.loads(json.dumps(report.to_dict()))
     assert len(data["questions"]) == 4 and len(data["claims"]) == 4
-    assert data["questions"][0]["facts_found"] == ["3,000 tonnes"]
+    assert data["questions"][0]["facts_found"] == ["3,000 tonnes a year"]  # with its period
 
 
 def test_limit_keeps_first_questions_and_claims() -> None:

@@ -157,6 +157,51 @@ def test_bounds_hold_only_when_every_number_is_stated(claim: str, evidence: str,
     assert bounds_hold(compare(claim, [evidence], best=0)) is holds
 
 
+@pytest.mark.parametrize(("claim", "evidence", "status"), [
+    # the same figure in another unit of the same dimension, or for another period
+    ("The property covers 4,200 acres.", "The property covers 4,200 hectares.", "mismatch"),
+    ("It will make 8,000 tonnes per month.", "It will make 8,000 tonnes per year.", "mismatch"),
+    ("Water held 12 mg/L of arsenic.", "Water held 12 micrograms per litre of arsenic.",
+     "mismatch"),
+    ("The hole reached 900 feet.", "The hole reached 900 metres (2,953 feet).", "mismatch"),
+    ("A bag holds 75 pounds of ore.", "A bag holds 75 tons of ore.", "mismatch"),
+    # the same quantity written differently
+    ("It will make 3,000 tpa of oxide.", "It will make 3,000 tonnes per annum of oxide.",
+     "match"),
+    ("It will make 3,000 t of oxide.", "It will make 3,000 tonnes a year of oxide.", "match"),
+    ("a 1,500-metre drill program", "a 1500-meter drilling program", "match"),
+    ("grades of 410 ppm", "grades peaking at 410ppm", "match"),
+    ("an NPV of A$20 million", "an NPV of 20 million Australian dollars", "match"),
+    # the same bound on both sides states the same quantity
+    ("sold for up to US$40 billion", "sold for up to US$40 million", "mismatch"),
+    ("sold for up to US$40 million", "sold for up to US$40 million", "match"),
+    # the day of a date counts when both sides give one
+    ("It closed on June 12, 2025.", "It closed on June 21, 2025.", "mismatch"),
+    ("It closed on 12 June 2025.", "It closed on June 12, 2025.", "match"),
+    ("It closed in June 2025.", "It closed on June 12, 2025.", "match"),
+])
+def test_units_periods_and_dates(claim: str, evidence: str, status: str) -> None:
+    assert compare(claim, [evidence], best=0)[0].status == status
+
+
+def test_unit_swap_in_the_closest_sentence_outweighs_a_figure_further_down() -> None:
+    (check,) = compare("The well was drilled to 2,400 metres.",
+                       ["The well was drilled to 2,400 feet.", "Permits cover 2,400 holes."],
+                       best=0)
+    assert check.status == "mismatch" and check.sentence == 0 and check.strength == 99.0
+    # a bound is checked against the same quantity, not any figure of the same unit
+    (check,) = compare("The seam is more than 30 feet thick.",
+                       ["The seam is over 30 metres thick.", "Water rose 400 feet."], best=0)
+    assert check.status == "mismatch"
+
+
+def test_mismatch_strength_grows_with_shared_context() -> None:
+    evidence = ["The stage two mill will cost $24 million to build"]
+    near = compare("The stage two mill will cost $42 million to build", evidence, best=0)[0]
+    loose = compare("It is backed by a $42 million grant", evidence, best=0)[0]
+    assert near.status == loose.status == "mismatch" and near.strength > loose.strength
+
+
 def test_ratios_and_numbered_names_are_not_quantities() -> None:
     # "24/7" and "3/4/2020" are a ratio and a date, "5-HT" a compound, "Falcon 9" a name
     assert quantities("It runs 24/7 since 3/4/2020 with 5-HT and the Falcon 9 rocket") == []
@@ -316,6 +361,18 @@ def test_conflicting_values_from_two_articles() -> None:
     ]
     verdict = v.check("Malaysia holds 16.1 million tonnes of rare earth reserves", ps)
     assert len(verdict.conflicting) == 2
+    assert {e.article_id for e in verdict.conflicting} == {"a1", "a2"}
+    assert "disagree" in verdict.reason
+
+
+def test_a_claim_backed_by_its_citation_still_shows_another_sources_value() -> None:
+    v = Verifier(BowEmbedder(), scorer=RULES, judge=FakeJudge())
+    ps = [
+        passage("Malaysia holds an estimated 16.1 million tonnes of rare earth reserves.", "a1"),
+        passage("Malaysia holds an estimated 30 million tonnes of rare earth reserves.", "a2"),
+    ]
+    verdict = v.check("Malaysia holds 30 million tonnes of rare earth reserves", ps, cited=[2])
+    assert verdict.label == "supported" and verdict.cited_ok
     assert {e.article_id for e in verdict.conflicting} == {"a1", "a2"}
     assert "disagree" in verdict.reason
 

@@ -9,12 +9,14 @@ The comparisons are structured, slot by slot, between the claim and its closest 
 sentences (the best by score, and the best few):
 
 - figures: each claim number compared with what it attaches to
-  (:func:`assistant.verify.numbers.compare`: match / mismatch / absent; bounds honoured);
-- names: the claim's capitalised names missing from all evidence, and whether the closest
-  sentence puts another name where the claim's is (a swap) or not;
+  (:func:`assistant.verify.numbers.compare`: match / mismatch / absent; bounds honoured;
+  units and rate periods compared), and how firmly a differing figure attaches;
+- names: the claim's capitalised names missing from all evidence, and whether a close
+  sentence names another party while its passage never uses the claim's name (a swap);
 - months (a date moved within a year), polarity (a "not" / "no" / "non-" on one side
-  only), modality (planned, pending, possible vs done, signed, granted), direction
-  (increase vs decrease words);
+  only), modality (planned, pending, proposed vs done, signed, granted), direction
+  (increase vs decrease words) - each read where it bears on words the claim and the
+  sentence share, in the best sentence and the other close ones about the claim;
 - overlap: cosine of the best sentence, its share of the claim's words, the share of the
   claim's words in no evidence, words of the best sentence replaced in the claim.
 
@@ -40,7 +42,7 @@ __all__ = ["Features", "claim_features", "CHEAP", "JUDGE", "polarity", "modality
 #: the features the cheap path computes (no LLM); each fitted model reads a subset
 CHEAP = (
     "sim", "coverage", "novel", "best_novel", "replaced",
-    "num_match", "num_mismatch", "num_absent", "bound_holds",
+    "num_match", "num_mismatch", "num_absent", "bound_holds", "num_mismatch_strength",
     "names_missing", "name_swap", "month_mismatch",
     "polarity_mismatch", "planned_claim_only", "planned_evidence_only", "direction_mismatch",
     "claim_words",
@@ -59,11 +61,12 @@ _NEG = re.compile(
 )
 _PLANNED = re.compile(
     r"\b(?:will|would|plan(?:s|ned|ning)?|expect\w*|aim(?:s|ed|ing)?|intend\w*|propos\w*|"
-    r"potential\w*|pending|(?-i:may)|might|could|subject\s+to|prospective|target(?:s|ed|ing)?|"
-    r"anticipat\w*|seek\w*|hope\w*|preliminary|conceptual|non-binding|letter\s+of\s+intent|"
-    r"memorandum|mou|inferred|indicated|possible|possibly|likely|up\s+to)\b",
+    r"pending|(?-i:may)|might|could|subject\s+to|prospective|target(?:s|ed|ing)?|"
+    r"anticipat\w*|seek\w*|preliminary|conceptual|non-binding|letter\s+of\s+intent|"
+    r"memorandum|mou)\b",
     re.IGNORECASE,
 )
+MODAL_REACH = 6  # a planned marker bears on the shared words this close after it
 _UP = re.compile(
     r"\b(?:increas\w*|rise|rises|rose|risen|rising|grow\w*|grew|higher|more|above|over|"
     r"up|expand\w*|rais\w*|gain\w*|jump\w*|surg\w*|boost\w*|larger|exceed\w*|widen\w*)\b",
@@ -75,6 +78,8 @@ _DOWN = re.compile(
     re.IGNORECASE,
 )
 TOP = 3  # sentences read for the slot comparisons
+MONTH_COVERAGE = 0.4  # a month differs in a sentence about the claim: this share of its words
+STANCE_COVERAGE = 0.5  # negation / modality / direction are read in close sentences this full
 
 
 @dataclass
@@ -99,9 +104,18 @@ def polarity(text: str, about: set[str] | None = None) -> int:
     return count
 
 
-def modality(text: str) -> int:
-    """Planned / possible markers: ``modality("The company plans to build") -> 1``."""
-    return len(_PLANNED.findall(text))
+def modality(text: str, about: set[str] | None = None) -> int:
+    """Planned / possible markers: ``modality("The company plans to build") -> 1``. With
+    ``about`` (content words), only markers followed within :data:`MODAL_REACH` words by
+    one of them count: in "It owns the mine and will build a mill", ``{"mine"}`` -> 0."""
+    if about is None:
+        return len(_PLANNED.findall(text))
+    count = 0
+    for m in _PLANNED.finditer(text):
+        after = content_words(" ".join(text[m.end():].split()[:MODAL_REACH]))
+        if after & about:
+            count += 1
+    return count
 
 
 def _direction(text: str) -> int:
@@ -142,6 +156,11 @@ def claim_features(claim: str, sents: Sequence[Sentence], passages: Sequence[Pas
     v["num_mismatch"] = float("mismatch" in statuses)
     v["num_absent"] = float("absent" in statuses)
     v["bound_holds"] = float(bounds_hold(checks))
+    # how firmly a differing figure attaches to the claim's: shared context words (+1 for
+    # the same unit), a unit or period swap counts fully
+    v["num_mismatch_strength"] = min(
+        max((c.strength for c in checks if c.status == "mismatch"), default=0.0), 4.0
+    ) / 4.0
     mism = [c.sentence for c in checks if c.status == "mismatch" and c.sentence >= 0]
 
     claim_names = _names(claim)
@@ -149,35 +168,53 @@ def claim_features(claim: str, sents: Sequence[Sentence], passages: Sequence[Pas
     missing = {n for n in claim_names if n not in evidence_low}
     v["names_missing"] = len(missing) / len(claim_names) if claim_names else 0.0
     swap_at = -1
-    if missing:
-        for i, s in enumerate(top):
-            extra = _names(s.text) - claim_names
-            if extra and s.coverage >= 0.5:
-                swap_at = i
-                break
+    for i, s in enumerate(top):
+        # a name of the claim that the passage holding a close sentence never uses, while
+        # that sentence names another party: "Rio Tinto agreed to buy" vs "Glencore agreed"
+        chunk = passages[s.passage].chunk
+        here = f"{chunk.title} {chunk.text}".lower()
+        absent_here = {n for n in claim_names if n not in here}
+        extra = _names(s.text) - claim_names
+        if absent_here and extra and s.coverage >= 0.5:
+            swap_at = i
+            break
     v["name_swap"] = float(swap_at >= 0)
 
     cm = set(_MONTH.findall(claim))
     month_at = -1
     for i, s in enumerate(top):
         em = set(_MONTH.findall(s.text))
-        if cm and em and not cm & em:
+        if cm and em and not cm & em and s.coverage >= MONTH_COVERAGE:
             month_at = i
             break
     v["month_mismatch"] = float(month_at >= 0)
 
-    # a negation counts where it bears on words the claim and the sentence share
-    shared = cw & best_words
-    pol_c = polarity(claim, shared) > 0
-    v["polarity_mismatch"] = float((polarity(best.text, shared) > 0) != pol_c)
-    mod_c = modality(claim) > 0
-    mod_e = modality(best.text) > 0
-    v["planned_claim_only"] = float(mod_c and not mod_e)
-    v["planned_evidence_only"] = float(mod_e and not mod_c)
-    dc, de = _direction(claim), _direction(best.text)
-    v["direction_mismatch"] = float(dc != 0 and de != 0 and dc != de)
+    # a negation counts where it bears on words the claim and the sentence share; the
+    # best sentence and any other close one about the claim are read (the sentence that
+    # says "non-binding" or "pending" is not always the best ranked)
+    stance_at = {"polarity_mismatch": -1, "planned_claim_only": -1,
+                 "planned_evidence_only": -1, "direction_mismatch": -1}
+    for i, s in enumerate(top):
+        if i and s.coverage < STANCE_COVERAGE:
+            continue
+        shared = cw & content_words(s.text)
+        pol_c = polarity(claim, shared) > 0
+        mod_c = modality(claim, shared) > 0
+        mod_e = modality(s.text, shared) > 0
+        dc, de = _direction(claim), _direction(s.text)
+        found = {
+            "polarity_mismatch": (polarity(s.text, shared) > 0) != pol_c,
+            "planned_claim_only": mod_c and not mod_e,
+            "planned_evidence_only": mod_e and not mod_c,
+            "direction_mismatch": dc != 0 and de != 0 and dc != de,
+        }
+        for name, hit in found.items():
+            if hit and stance_at[name] < 0:
+                stance_at[name] = i
+    for name, at in stance_at.items():
+        v[name] = float(at >= 0)
 
-    for at in (mism[0] if mism else -1, swap_at, month_at):
+    for at in (mism[0] if mism else -1, swap_at, month_at, *stance_at.values()):
         if at >= 0:
             out.contra = at
             break

@@ -3,8 +3,10 @@
 ``quantities("Malaysia holds 16.1 million tonnes of REE worth RM800 billion")`` finds two
 :class:`Quantity` records: ``16_100_000 t`` and ``800_000_000_000 MYR``. Normalisation makes
 ``3,000 tonnes`` = ``3000 t`` = ``3,000-tonne``, ``US$600 million`` = ``$600M`` = ``USD 600m``,
-``45%`` = ``45 per cent``; four-digit integers 1800-2100 without a unit are years; month names
-with a year are dates (compared by year).
+``45%`` = ``45 per cent``, ``410ppm`` = ``410 ppm``, ``A$20 million`` = ``20 million Australian
+dollars``; four-digit integers 1800-2100 without a unit are years; month names with a year
+are dates (compared by year, and by month and day where both sides give them). A rate keeps
+its period (``3,000 tpa`` = ``3,000 tonnes per annum``).
 
 :func:`compare` checks every claim quantity against the quantities of evidence sentences:
 
@@ -12,7 +14,10 @@ with a year are dates (compared by year).
   precision the claim was written with; bounds such as ``more than 1,800 t`` are honoured);
 - ``mismatch``: no match, but an evidence quantity of the same kind is attached to the same
   thing (same unit and at least one shared context word nearby, or the same unit in the
-  sentence that is closest to the claim) - a different value for the same quantity;
+  sentence that is closest to the claim) - a different value for the same quantity; or the
+  same value in another unit of the same dimension or for another period (acres vs
+  hectares, mg/L vs ug/L, per month vs per year), which outweighs figures in sentences
+  further down. ``NumberCheck.strength`` says how firmly the differing figure attaches;
 - ``absent``: nothing comparable.
 
 Compromises: written-out numbers (``twelve``) are ignored; "Q3", "G7",
@@ -48,21 +53,54 @@ _CURRENCY_PREFIX = {
 _UNITS = {
     # mass
     "tonnes": "t", "tonne": "t", "tons": "t", "ton": "t", "t": "t", "mt": "t", "tpa": "t",
-    "metric tons": "t", "metric tonnes": "t",
+    "tpd": "t", "metric tons": "t", "metric tonnes": "t",
     "kg": "kg", "kilograms": "kg", "kilogram": "kg", "kilos": "kg",
     "grams": "g", "gram": "g", "g": "g", "ounces": "oz", "oz": "oz",
-    # percent
+    "pounds": "lb", "lbs": "lb", "lb": "lb", "mlbs": "Mlb",
+    # percent and concentrations
     "%": "%", "percent": "%", "per cent": "%", "pct": "%", "percentage points": "pp",
+    "ppm": "ppm", "parts per million": "ppm", "ppb": "ppb", "g/t": "g/t", "gpt": "g/t",
+    "grams per tonne": "g/t", "mg/l": "mg/L", "milligrams per liter": "mg/L",
+    "milligrams per litre": "mg/L", "µg/l": "ug/L", "ug/l": "ug/L",
+    "micrograms per liter": "ug/L", "micrograms per litre": "ug/L",
     # energy, length, area, time
     "mw": "MW", "gw": "GW", "kw": "kW", "mwh": "MWh", "gwh": "GWh",
     "km": "km", "kilometres": "km", "kilometers": "km", "miles": "mi", "mi": "mi",
-    "hectares": "ha", "ha": "ha", "acres": "acre",
+    "metres": "m", "meters": "m", "metre": "m", "meter": "m", "feet": "ft", "ft": "ft",
+    "hectares": "ha", "ha": "ha", "acres": "acre", "square kilometres": "km2",
+    "square kilometers": "km2", "km2": "km2", "sq km": "km2",
     "years": "yr", "year": "yr", "months": "month", "month": "month", "days": "day",
     "day": "day", "weeks": "week", "week": "week", "hours": "h", "hour": "h",
     "people": "people", "employees": "people", "workers": "people", "jobs": "jobs",
     "cases": "cases", "deaths": "deaths", "patients": "patients",
-    "dollars": "USD", "ringgit": "MYR", "euros": "EUR", "pounds": "GBP", "yuan": "CNY",
+    "dollars": "USD", "ringgit": "MYR", "euros": "EUR", "yuan": "CNY",
+    "us dollars": "USD", "u.s. dollars": "USD", "australian dollars": "AUD",
+    "canadian dollars": "CAD", "singapore dollars": "SGD",
 }
+#: what a unit measures: two figures of one dimension in different units (acres vs
+#: hectares, milligrams vs micrograms per litre, US$ vs A$) state different quantities
+_DIMENSION = {
+    **{u: "mass" for u in ("t", "kg", "g", "oz", "lb", "Mlb")},
+    **{u: "concentration" for u in ("ppm", "ppb", "g/t", "mg/L", "ug/L")},
+    **{u: "length" for u in ("km", "mi", "m", "ft")},
+    **{u: "area" for u in ("ha", "acre", "km2")},
+    **{u: "power" for u in ("MW", "GW", "kW")},
+    **{u: "energy" for u in ("MWh", "GWh")},
+    **{u: "duration" for u in ("yr", "month", "day", "week", "h")},
+    **{u: "money" for u in ("USD", "AUD", "CAD", "SGD", "MYR", "EUR", "GBP", "CNY", "INR",
+                            "KRW")},
+}
+#: "8,000 tonnes per month" vs "per year": the period a rate is given for
+_PER = re.compile(
+    r"\s*(?:per|a|an|each|every|/)\s*(?P<per>annum|year|yr|month|day|week|hour|quarter)\b"
+    r"|\s+(?P<adv>annually|monthly|daily|weekly|hourly|quarterly)\b",
+    re.IGNORECASE,
+)
+_PER_NORM = {"annum": "yr", "year": "yr", "yr": "yr", "annually": "yr", "month": "month",
+             "monthly": "month", "day": "day", "daily": "day", "week": "week",
+             "weekly": "week", "hour": "h", "hourly": "h", "quarter": "quarter",
+             "quarterly": "quarter"}
+_UNIT_PERIOD = {"tpa": "yr", "tpd": "day"}
 _MONTHS = {
     m: i + 1
     for i, names in enumerate(
@@ -109,14 +147,23 @@ _QTY = re.compile(
     rf"(?<![\w./])(?:{_CURR_RE}\s?)?{_NUM_RE}(?:\s?-?\s?{_SCALE_RE})?",
 )
 _UNIT_AFTER = re.compile(
-    r"\s*-?\s*(?P<unit>per cent|percentage points|metric tonnes|metric tons|%|percent|pct|"
-    r"tonnes|tonne|tons|ton|tpa|mt|t|kilograms|kilogram|kilos|kg|grams|gram|g|ounces|oz|"
-    r"mwh|gwh|mw|gw|kw|kilometres|kilometers|km|miles|mi|hectares|ha|acres|years|year|"
+    r"\s*-?\s*(?P<unit>per cent|percentage points|parts per million|grams per tonne|"
+    r"milligrams per lit(?:er|re)|micrograms per lit(?:er|re)|square kilomet(?:re|er)s|"
+    r"(?:us|u\.s\.|australian|canadian|singapore) dollars|metric tonnes|metric tons|%|"
+    r"percent|pct|ppm|ppb|g/t|gpt|mg/l|[µu]g/l|tonnes|tonne|tons|ton|tpa|tpd|mt|t|"
+    r"kilograms|kilogram|kilos|kg|grams|gram|g|ounces|oz|pounds|mlbs|lbs|lb|"
+    r"mwh|gwh|mw|gw|kw|kilometres|kilometers|km2|sq km|km|miles|mi|metres|meters|metre|"
+    r"meter|feet|ft|hectares|ha|acres|years|year|"
     r"months|month|days|day|weeks|week|hours|hour|people|employees|workers|jobs|cases|"
-    r"deaths|patients|dollars|ringgit|euros|pounds|yuan)(?![\w])",
+    r"deaths|patients|dollars|ringgit|euros|yuan)(?![\w/])",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z\-']*")
+#: the month (and day) written before a year: "March 26, 2024", "26 March 2024", "Mar. 2024"
+_DATE_BEFORE = re.compile(
+    r"(?:\b(?P<mon>[a-z]+)\.?\s*(?:(?P<day>\d{1,2})(?:st|nd|rd|th)?)?,?\s*"
+    r"|\b(?P<day2>\d{1,2})(?:st|nd|rd|th)?\s+(?P<mon2>[a-z]+)\.?,?\s*)$"
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +185,13 @@ class Quantity:
     hedged: bool = False
     bound: str = ""
     context: frozenset[str] = field(default_factory=frozenset)
+    per: str = ""  # the period of a rate: "yr" for "3,000 tonnes per annum" / "tpa"
+    month: int = 0  # a date's month and day when written ("March 26, 2024": 3, 26)
+    day: int = 0
+
+    @property
+    def dimension(self) -> str:
+        return _DIMENSION.get(self.unit, "")
 
 
 def content_words(text: str) -> set[str]:
@@ -203,22 +257,31 @@ def quantities(text: str) -> list[Quantity]:
             else:
                 scale = _SCALES.get(scale_word, 1.0)
         unit = ""
+        per = ""
         cur = (m.group("cur") or "").lower().rstrip(".")
         if cur:
             unit = _CURRENCY_PREFIX.get(cur, cur.upper())
         um = _UNIT_AFTER.match(text, e)
         if um:
-            u = _UNITS.get(um.group("unit").lower(), "")
+            word = um.group("unit").lower()
+            u = _UNITS.get(word, "")
+            if word in ("pounds",) and text[max(0, s - 1):s] == "£":
+                u = ""
             # a lone "t", "g", "m", "mi" must be glued or followed by a space and end
             if u and (len(um.group("unit")) > 2 or um.group("unit") in ("%",) or not cur):
                 if not unit:
                     unit = u
+                    per = _UNIT_PERIOD.get(word, "")
                     e = um.end()
-                elif unit in ("USD", "MYR", "EUR", "GBP", "CNY", "AUD", "INR", "KRW", "SGD"):
-                    pass
+        if unit and unit not in ("%", "pp") and _DIMENSION.get(unit) != "duration":
+            pm = _PER.match(text, e)
+            if pm:
+                per = _PER_NORM[(pm.group("per") or pm.group("adv")).lower()]
+                e = pm.end()
         value *= scale
         raw = text[s:e]
         kind = "count"
+        month = day = 0
         if unit in ("%", "pp"):
             kind = "percent"
         elif unit in {v for v in _CURRENCY_PREFIX.values()} or unit in ("USD", "MYR"):
@@ -229,9 +292,12 @@ def quantities(text: str) -> list[Quantity]:
         ):
             kind = "year"
             unit = "year"
-            before = text[max(0, s - 16):s].lower()
-            if any(re.search(rf"\b{mon}\b\.?\s*(\d{{1,2}},?\s*)?$", before) for mon in _MONTHS):
+            before = text[max(0, s - 24):s].lower()
+            dm = _DATE_BEFORE.search(before)
+            if dm and (dm.group("mon") or dm.group("mon2")) in _MONTHS:
                 kind = "date"
+                month = _MONTHS[dm.group("mon") or dm.group("mon2")]
+                day = int(dm.group("day") or dm.group("day2") or 0)
         if kind == "count" and not unit and not scale_word and "," not in num:
             prev = re.search(r"([A-Za-z]+)\.?\s*$", text[max(0, s - 20):s])
             nxt = re.match(r"\s*,?\s*([A-Za-z]+)", text[e:e + 20])
@@ -257,6 +323,7 @@ def quantities(text: str) -> list[Quantity]:
             Quantity(
                 value=value, unit=unit, kind=kind, start=s, end=e, text=raw,
                 precision=_precision(num, scale), hedged=hedged, bound=bound, context=ctx,
+                per=per, month=month, day=day,
             )
         )
     return out
@@ -269,14 +336,25 @@ def _context(text: str, s: int, e: int, width: int = 5) -> frozenset[str]:
 
 
 def units_compatible(a: Quantity, b: Quantity) -> bool:
-    """Same unit, or one side has none while both are plain counts."""
+    """Same unit (and the same period when both are rates), or one side has none while
+    both are plain counts."""
     if a.kind in ("year", "date") or b.kind in ("year", "date"):
         return a.kind in ("year", "date") and b.kind in ("year", "date")
     if a.unit == b.unit:
-        return True
+        return not (a.per and b.per and a.per != b.per)
     if a.kind == "money" and b.kind == "money":
         return False
     return (not a.unit or not b.unit) and a.kind == b.kind == "count"
+
+
+def _unit_swapped(a: Quantity, b: Quantity) -> bool:
+    """The same figure in another unit of the same dimension, or for another period:
+    ``8,000 t per month`` vs ``8,000 t per year``, ``4,200 acres`` vs ``4,200 ha``."""
+    if not a.dimension or a.dimension != b.dimension:
+        return False
+    if not math.isclose(a.value, b.value, rel_tol=1e-9):
+        return False
+    return a.unit != b.unit or (bool(a.per and b.per) and a.per != b.per)
 
 
 def values_close(claim: Quantity, ev: Quantity) -> bool:
@@ -288,8 +366,16 @@ def values_close(claim: Quantity, ev: Quantity) -> bool:
     """
     a, b = claim.value, ev.value
     if claim.kind in ("year", "date") and not claim.bound:
+        if claim.month and ev.month and claim.month != ev.month:
+            return False
+        if claim.day and ev.day and claim.month == ev.month and claim.day != ev.day:
+            return False
         return int(a) == int(b)
     same = math.isclose(a, b, rel_tol=1e-9)
+    if claim.bound and ev.bound == claim.bound:
+        # "up to US$40 billion" vs "up to US$40 million": the same bound on both sides
+        # states the same quantity, so its values are compared, not the bound's satisfaction
+        return same or abs(a - b) <= max(claim.precision / 2, 1e-9 * max(abs(a), abs(b)))
     if claim.bound == ">":  # "more than 500" needs more than 500 (or "over 500")
         return b > a or (same and ev.bound == ">")
     if claim.bound == "<":
@@ -318,6 +404,7 @@ class NumberCheck:
     status: str
     sentence: int = -1
     other: Quantity | None = None
+    strength: float = 0.0  # a mismatch: context words shared (+1 same unit); 99 unit swap
 
     @property
     def by_bound(self) -> bool:
@@ -352,21 +439,32 @@ def compare(
         unconfirmable = False
         mismatch: NumberCheck | None = None
         mismatch_score = -1.0
+        weak: NumberCheck | None = None
         for i, qs in enumerate(eqs):
             for e in qs:
                 if not units_compatible(q, e):
+                    if _unit_swapped(q, e) and mismatch_score < 99.0:
+                        mismatch = NumberCheck(q, "mismatch", i, e, 99.0)  # 4,200 acres vs ha
+                        mismatch_score = 99.0
                     continue
-                if q.bound and not (q.context & e.context) and not (q.unit and q.unit == e.unit):
+                if q.bound and not (q.context & e.context) and not (
+                    q.bound == e.bound and q.unit and q.unit == e.unit
+                ):
                     continue  # a bound is only checked against the same quantity
                 if values_close(q, e):
                     if e.bound and not q.bound and not q.hedged:
                         unconfirmable = True  # "$95 million" vs "over $95 million"
                         continue
+                    if q.unit and not e.unit:
+                        # "2,500 metres" vs a bare "2,500": a match only when nothing states
+                        # the same figure in another unit
+                        weak = weak or NumberCheck(q, "match", i, e)
+                        continue
                     match = NumberCheck(q, "match", i, e)
                     break
                 if (q.bound and e.bound and q.bound != e.bound
                         and math.isclose(q.value, e.value, rel_tol=1e-9)):
-                    mismatch = NumberCheck(q, "mismatch", i, e)  # "under X" vs "more than X"
+                    mismatch = NumberCheck(q, "mismatch", i, e, 99.0)  # under X vs over X
                     mismatch_score = 99.0
                     continue
                 shared = len((q.context & e.context) | (claim_words & e.context & q.context))
@@ -379,10 +477,12 @@ def compare(
                     score = shared + (1.0 if same_unit else 0.0) + (0.5 if i == best else 0.0)
                     if score > mismatch_score:
                         mismatch_score = score
-                        mismatch = NumberCheck(q, "mismatch", i, e)
-            if match:
-                break
+                        mismatch = NumberCheck(q, "mismatch", i, e, score)
+            if match or mismatch_score >= 99.0:
+                break  # a unit swap in a closer sentence outweighs a figure further down
         if match is None and unconfirmable and mismatch_score < 99.0:
             mismatch = None
+        if match is None and weak is not None and mismatch_score < 99.0:
+            match = weak
         out.append(match or mismatch or NumberCheck(q, "absent"))
     return out

@@ -9,7 +9,10 @@ split so that ``confidence`` is a calibrated probability. The file records the d
 hashes, the commit and the llama.cpp build it was fitted with.
 
 ``scorer.predict(values, judge=True) -> Prediction(label, probs)``; the label is the
-most probable one. A missing feature reads 0.
+most probable one. With the judge, P(supported) comes from the judge model and the cheap
+model splits the rest between contradicted and unsupported (:func:`split_by_judge`; on
+validation this lifts contradicted recall and macro-F1 over the judge model's own three
+probabilities: figures in the fit script's output). A missing feature reads 0.
 
 Compromise: a judge other than the packaged model's probe (the OpenAI-compatible backend's
 Yes/No log-odds) is read through the same weight, fitted on the probe's scale.
@@ -27,7 +30,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Scorer", "LinearModel", "Prediction", "SCORER_PATH", "LABELS"]
+__all__ = ["Scorer", "LinearModel", "Prediction", "SCORER_PATH", "LABELS", "split_by_judge"]
 
 SCORER_PATH = Path(__file__).with_name("scorer.json")
 LABELS = ("supported", "contradicted", "unsupported")
@@ -91,6 +94,18 @@ class LinearModel:
         return cls(feats, mean, scale, coef, intercept, float(data.get("temperature", 1.0)))
 
 
+def split_by_judge(with_judge: np.ndarray, cheap: np.ndarray) -> np.ndarray:
+    """P(supported) from the model that reads the judge; the rest split between
+    contradicted and unsupported as the cheap model splits it. The judge reads "is the
+    claim true?", which tells supported from not, not a contradiction from a detail the
+    sources lack; the structured comparisons tell those apart, and the cheap model learns
+    them from every training pair rather than the few the judge read."""
+    p_s = float(with_judge[0])
+    rest = float(cheap[1] + cheap[2])
+    share = float(cheap[1]) / rest if rest > 0 else 0.5
+    return np.array([p_s, (1.0 - p_s) * share, (1.0 - p_s) * (1.0 - share)])
+
+
 @dataclass(frozen=True)
 class Scorer:
     cheap: LinearModel
@@ -98,8 +113,9 @@ class Scorer:
     meta: dict[str, Any]
 
     def predict(self, values: dict[str, float], judge: bool = False) -> Prediction:
-        model = self.judge if judge and self.judge is not None else self.cheap
-        p = model.proba(values)
+        p = self.cheap.proba(values)
+        if judge and self.judge is not None:
+            p = split_by_judge(self.judge.proba(values), p)
         probs = {lab: float(p[i]) for i, lab in enumerate(LABELS)}
         return Prediction(max(probs, key=lambda k: probs[k]), probs)
 

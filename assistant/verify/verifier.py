@@ -23,7 +23,12 @@ pairs have no doubting sections):
   the verdict is unsupported, quoting the doubting sentence; a claim that itself reports the
   doubt ("Azernews claimed ..., which REEx finds speculative") is backed by it;
 - a contradiction needs a sentence about the same thing: one holding less than
-  ``CONTRA_COVERAGE`` of the claim's words makes the claim unsupported instead.
+  ``CONTRA_COVERAGE`` of the claim's words makes the claim unsupported instead;
+- a differing figure stands against a doubting source (contradicted, quoting the figure);
+  any other contradiction of a claim its source doubts is reported as doubted.
+
+A claim backed by the passage it cites is still checked against every passage for another
+source's different value (``Verdict.conflicting``), so the reader sees the disagreement.
 
 Compromise: judge results are memoised per (claim, evidence) for the life of the
 Verifier (bounded), so re-checking the same sentence is free but memory grows with use.
@@ -142,13 +147,17 @@ class Verifier:
             return Measured(feats, sents, None)
         judged = False
         if self.judge is not None and use_judge:
-            scores = self._judge(claim, self._judge_evidence(sents))
+            scores = self._judge(claim, self._judge_evidence(sents, feats.contra))
             feats.values["judge"] = scores.get("probe", scores.get("true", 0.0))
             judged = True
         return Measured(feats, sents, self.scorer.predict(feats.values, judge=judged), judged)
 
-    def _judge_evidence(self, sents: list[Sentence]) -> list[str]:
+    def _judge_evidence(self, sents: list[Sentence], contra: int = 0) -> list[str]:
+        """The best sentences, and the one the structured comparisons found contradicting
+        the claim when it ranks lower: the judge reads what the verdict would quote."""
         chosen = sents[: self.judge_sentences]
+        if contra >= len(chosen) and contra < len(sents):
+            chosen.append(sents[contra])
         chosen.sort(key=lambda s: (s.passage, s.start))  # reading order reads better
         return [s.text for s in chosen]
 
@@ -188,7 +197,10 @@ class Verifier:
             picked = sents[:1]
         doubter = _doubter(_close(sents), sents)
         restates = doubter is not None and reports_doubt(claim)
-        if doubter is not None and (restates or label != "contradicted"):
+        # a differing figure stands against a doubting source; a softer contradiction
+        # (stance, names) of a claim its source doubts is reported as the doubt it is
+        figure_contradicts = label == "contradicted" and bool(m.features.values.get("num_mismatch"))
+        if doubter is not None and (restates or not figure_contradicts):
             c = passages[doubter.passage].chunk
             where = f"{c.title or c.article_id}" + (f" ({c.section})" if c.section else "")
             if not restates:
@@ -248,7 +260,17 @@ class Verifier:
         if not cited0:
             return self._verdict(claim, passages, None)
         first = self._verdict(claim, passages, cited0)
-        if first.label == "supported" or len(cited0) == len(passages):
+        if len(cited0) == len(passages):
+            return first
+        if first.label == "supported":
+            # backed by what it cites; another source giving another value is still shown
+            if not first.conflicting:
+                sents = [s for s in self.sentence_scorer.sentences(claim, passages, None)
+                         if not s.injection]
+                conflicting = self._conflicts(claim, sents, passages)
+                if conflicting:
+                    first = replace(first, conflicting=tuple(conflicting),
+                                    reason=first.reason + "; the sources disagree on the value")
             return first
         second = self._verdict(claim, passages, None)
         if second.label == "supported":
