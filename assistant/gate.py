@@ -96,7 +96,9 @@ def expand_initials(text: str) -> set[str]:
     return {x for x in out if len(x) >= 2}
 
 
-def _haystack(passages: Sequence[Passage]) -> tuple[set[str], set[str], str]:
+def _haystack(passages: Sequence[Passage]) -> tuple[set[str], set[str]]:
+    """The passages' words (with 5-letter prefixes and stems; figures without commas) and
+    the initials of their names."""
     words: set[str] = set()
     text_all = []
     for p in passages:
@@ -107,17 +109,18 @@ def _haystack(passages: Sequence[Passage]) -> tuple[set[str], set[str], str]:
         text_all.append(text)
         for w in _words(text.replace("-", " ")):
             w = w.removesuffix("'s")
+            if w[0].isdigit():
+                words.add(w.replace(",", ""))
+                continue
             words.add(w)
-            if not w[0].isdigit():
-                words.add(w[:5])
-                words.add(_stem(w))
-    joined = " ".join(text_all)
-    return words, expand_initials(joined), joined
+            words.add(w[:5])
+            words.add(_stem(w))
+    return words, expand_initials(" ".join(text_all))
 
 
 def _found(term: str, words: set[str], initials: set[str]) -> bool:
     if term[0].isdigit():
-        return term.replace(",", "") in {w.replace(",", "") for w in words}
+        return term.replace(",", "") in words
     parts = [p for p in term.split("-") if p]
     if all(p in words or p[:5] in words or _stem(p) in words for p in parts):
         return True
@@ -182,7 +185,7 @@ class Gate:
         is measured on the question's own terms. ``relevance``: the passages' cross-encoder
         scores when the caller has them already (the chain's reranking)."""
         terms = question_terms(question)
-        words, initials, _ = _haystack(passages)
+        words, initials = _haystack(passages)
         # a name the question spells out whose initials the passages use ("Northern Metals
         # Development Agency" -> "NMDA") counts as found, word by word
         aliased = {

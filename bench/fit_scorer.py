@@ -26,29 +26,14 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import subprocess
-import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-warnings.filterwarnings("ignore", category=FutureWarning)
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-NEWS = REPO.parent / "shared" / "news"
-CACHE = Path.home() / ".cache" / "rare-earth-assistant"
-
 import pairs as pairs_mod  # noqa: E402
+from _setup import CACHE, NEWS, REPO  # noqa: E402  (paths, offline models)
 
 from assistant.config import Settings  # noqa: E402
 from assistant.verify.features import CHEAP, JUDGE  # noqa: E402

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -43,15 +42,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-SHARED = REPO.parent / "shared" / "bench"
-
+from _setup import REPO, SHARED  # noqa: E402  (paths, offline models)
 from fit_scorer import show  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
