@@ -52,12 +52,14 @@ from assistant.errors import ModelError
 from assistant.extractive import (
     RELEVANCE_FLOOR,
     ScoredSentence,
+    answer_candidates,
     cite,
     encode_cached,
     pick_extractive,
     rank_sentences,
     words,
 )
+from assistant.gate import ANSWER_SENTENCES
 from assistant.llm import NOT_IN_SOURCES, citation_grammar
 from assistant.models import (
     DOUBTING_ROLES,
@@ -371,6 +373,7 @@ class AnswerChain:
             feats, missing = self.gate.features(
                 question, passages, best, self.embedder.count_tokens, context=earlier,
                 relevance=relevance,
+                candidates=answer_candidates(question, ranked, ANSWER_SENTENCES),
             )
             ok, p = self.gate.decide(feats)
             timings["gate"] = time.perf_counter() - t

@@ -40,7 +40,9 @@ Question metrics (answerable = gold answer is not "not in the sources"):
   the gold answer has neither: its content words (``verify.numbers.content_words``:
   stop words out, crude stemming) must all appear among the answer's content words. An
   item's ``key_facts`` list replaces (1)-(3) with those phrases, each matched by the same
-  rules. ``fact_recall`` (share of key facts present) is reported beside the strict rate.
+  rules. ``fact_recall`` (share of key facts present) is reported beside the strict rate,
+  and ``answer_ceiling``: the share of answerable items whose key facts are all somewhere
+  in the sources the answer shows (what a perfect reader of those sources could score).
   Unanswerable items are correct when the answer abstains (``Answer.abstained``).
 - Abstention: ``abstain_rate`` = share of unanswerable items answered with a does-not-say
   answer; ``false_refusal_rate`` = share of answerable items refused.
@@ -380,6 +382,7 @@ class QuestionResult:
     correct: bool = False
     key_facts: list[str] = field(default_factory=list)
     facts_found: list[str] = field(default_factory=list)
+    facts_in_sources: bool = False  # every key fact is somewhere in the sources shown
     ranked_articles: list[str] = field(default_factory=list)
     recall_at_5: float | None = None
     reciprocal_rank: float | None = None
@@ -580,6 +583,8 @@ def score_question(item: QuestionItem, answer: Answer, seconds: float) -> Questi
         return res
     facts = key_facts(item.answer, item.key_facts)
     res.key_facts = [f.text for f in facts]
+    shown = " ".join(s.chunk.text for s in answer.sources)
+    res.facts_in_sources = bool(facts) and all(f.found_in(shown) for f in facts)
     if not answer.abstained:
         res.facts_found = [f.text for f in facts if f.found_in(answer.text)]
         res.correct = bool(facts) and len(res.facts_found) == len(facts)
@@ -705,6 +710,13 @@ def answer_correct(rows: Sequence[QuestionResult]) -> float | None:
     return _ratio(sum(r.correct for r in ans), len(ans))
 
 
+def answer_ceiling(rows: Sequence[QuestionResult]) -> float | None:
+    """Share of answerable items whose key facts are all in the sources shown: what any
+    reader of those sources could score at best under the answer rule."""
+    ans = [r for r in rows if r.answerable]
+    return _ratio(sum(r.facts_in_sources for r in ans), len(ans))
+
+
 def abstain_rate(rows: Sequence[QuestionResult]) -> float | None:
     unans = [r for r in rows if not r.answerable]
     return _ratio(sum(r.abstained for r in unans), len(unans))
@@ -732,6 +744,7 @@ def citation_recall(rows: Sequence[QuestionResult]) -> float | None:
 QUESTION_HEADLINE: dict[str, Callable[[Sequence[QuestionResult]], float | None]] = {
     "recall_at_5": recall_at_5,
     "answer_correct": answer_correct,
+    "answer_ceiling": answer_ceiling,
     "abstain_rate": abstain_rate,
     "false_refusal_rate": false_refusal_rate,
     "citation_precision": citation_precision,
@@ -1046,6 +1059,7 @@ def _question_lines(qm: dict[str, Any], paraphrase: bool) -> list[str]:
         f"{_fmt(qm['mrr'])}",
         f"  answer correct      {_ci(qm, 'answer_correct'):<22}   key-fact recall     "
         f"{_fmt(qm['fact_recall'])}",
+        f"  facts in sources    {_ci(qm, 'answer_ceiling'):<22}   (the ceiling of answer correct)",
         f"  abstain (no answer) {_ci(qm, 'abstain_rate'):<22}   false refusal       "
         f"{_ci(qm, 'false_refusal_rate')}",
         f"  citation precision  {_ci(qm, 'citation_precision'):<22}   citation recall     "

@@ -185,6 +185,19 @@ def encode_cached(embedder: Any, texts: Sequence[str]) -> np.ndarray:
     return np.stack(out) if out else np.zeros((0, 384), dtype=np.float32)
 
 
+def _wanted(question: str) -> re.Pattern[str] | None:
+    if _ASKS_FIGURE.search(question):
+        return _HAS_FIGURE
+    return _HAS_DATE if _ASKS_DATE.search(question) else None
+
+
+def answer_candidates(question: str, ranked: Sequence[ScoredSentence], n: int) -> list[str]:
+    """The first ``n`` of ``ranked`` that could hold the answer: those holding the kind of
+    answer the question asks for (a figure, a date), or any when it asks for no kind."""
+    asks = _wanted(question) is not None
+    return [r.text for r in ranked if r.answer_type or not asks][:n]
+
+
 def rank_sentences(
     question: str, passages: Sequence[Passage], embedder: Any, context: str = ""
 ) -> list[ScoredSentence]:
@@ -209,9 +222,7 @@ def rank_sentences(
     terms = content_words(question)
     if context:
         terms += [t for t in content_words(context) if t not in terms]
-    wanted = _HAS_FIGURE if _ASKS_FIGURE.search(question) else (
-        _HAS_DATE if _ASKS_DATE.search(question) else None
-    )
+    wanted = _wanted(question)
     ranked = [
         ScoredSentence(
             i, s, e, sent, float(sim), overlap(terms, sent), vecs[k],

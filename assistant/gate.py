@@ -3,21 +3,34 @@
 ``Gate(reranker).features(question, passages, best_sim, count_tokens) -> (features,
 missing terms)`` and
 ``gate.answerable(features) -> (bool, probability)``. A logistic regression (weights in
-``gate.json`` beside this module, fitted by ``bench/fit_gate.py`` on questions generated
-from the news corpus, never on the development set) over:
+``gate.json`` beside this module, fitted by ``bench/fit_gate.py`` on questions the local
+model wrote from news articles and on their twins with the answer taken out, never on the
+development set) over:
 
 - ``ce_max`` / ``ce_second``: the cross-encoder relevance (:mod:`assistant.rerank`) of the
   best and second-best passage to the question;
 - ``sim_max``: the cosine of the best passage sentence (the answer chain's ranking);
 - ``missing``: the share of the question's content words found in no passage, and
   ``missing_rare`` the same for its rare words (ones the embedding model's word-piece
-  vocabulary splits), and ``missing_numbers`` for its figures and years.
+  vocabulary splits), and ``missing_numbers`` for its figures and years;
+- ``answer_ce``: the cross-encoder score of the best sentence that could hold the answer
+  (one holding a figure when the question asks for an amount, a date when it asks when):
+  a question about a detail the passages never state finds its entity in them, but no
+  sentence that answers it.
 
 Words match on 5-letter prefixes, and initials match the names they stand for in either
 direction ("NMDA" meets "Northern Metals Development Agency"), so an
 abbreviation or a word the article does not use lowers the score a little rather than
 refusing outright; a question about a detail the passages never mention (a figure asked
 for an entity they do cover) scores low on relevance and coverage together.
+
+The weights are learned; the operating threshold is not: the one that refused 5% of the
+generated answerable questions refused 17% of the development set's (people ask lists,
+comparisons and multi-article questions the generator does not write), so the packaged
+threshold is the development set's point for at most 8% of answerable questions refused
+(``gate.json``'s ``threshold_given``). Refusing is a trade, not a proof: a question about
+a detail its passages never state but whose entity they cover scores low only when no
+sentence close to the question could hold the answer.
 
 Without the cross-encoder package the gate reads 0 for its relevance features and says so
 in the log; without ``gate.json`` every question passes (the answer is still verified).
@@ -41,8 +54,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["Gate", "GateModel", "GATE_PATH", "FEATURES", "question_terms", "expand_initials"]
 
 GATE_PATH = Path(__file__).with_name("gate.json")
-FEATURES = ("ce_max", "ce_second", "sim_max", "missing", "missing_rare", "missing_numbers")
+FEATURES = ("ce_max", "ce_second", "sim_max", "missing", "missing_rare", "missing_numbers",
+            "answer_ce")
 CE_PASSAGES = 6  # passages the cross-encoder reads (about 19 ms each)
+ANSWER_SENTENCES = 12  # candidate answer sentences the cross-encoder reads
+NO_SENTENCE = -12.0  # answer_ce when no sentence could hold the answer (logits reach ~ -11)
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9&'-]*|\d[\d,.]*\d|\d")
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9&]{1,7}s?\b")
@@ -179,11 +195,15 @@ class Gate:
         count_tokens: Callable[[str], int],
         context: str = "",
         relevance: Sequence[float] | None = None,
+        candidates: Sequence[str] = (),
     ) -> tuple[dict[str, float], list[str]]:
         """The gate's features and the question terms found in no passage. ``context`` is
         the earlier question of a follow-up: it joins the relevance query, while coverage
         is measured on the question's own terms. ``relevance``: the passages' cross-encoder
-        scores when the caller has them already (the chain's reranking)."""
+        scores when the caller has them already (the chain's reranking). ``candidates``:
+        the sentences that could hold the answer, best first
+        (:func:`assistant.extractive.answer_candidates`); the cross-encoder reads the first
+        :data:`ANSWER_SENTENCES` for ``answer_ce``."""
         terms = question_terms(question)
         words, initials = _haystack(passages)
         # a name the question spells out whose initials the passages use ("Northern Metals
@@ -205,6 +225,7 @@ class Gate:
             "missing_numbers": len([t for t in numbers if t in missing]) / max(1, len(numbers)),
             "ce_max": 0.0,
             "ce_second": 0.0,
+            "answer_ce": 0.0,
         }
         if relevance is not None and len(relevance) > 0:
             scores = sorted((float(x) for x in relevance), reverse=True)
@@ -224,6 +245,17 @@ class Gate:
             else:
                 f["ce_max"] = scores[0]
                 f["ce_second"] = scores[1] if len(scores) > 1 else scores[0]
+        if self.reranker is not None:
+            f["answer_ce"] = NO_SENTENCE
+            if candidates:
+                try:
+                    f["answer_ce"] = float(max(self.reranker.scores(
+                        f"{context} {question}".strip(), list(candidates[:ANSWER_SENTENCES]))))
+                except Exception as exc:  # noqa: BLE001 - as above
+                    logger.warning("cross-encoder unavailable, gate reads no relevance: %s",
+                                   exc)
+                    self.reranker = None
+                    f["answer_ce"] = 0.0
         return f, missing
 
     def decide(self, features: dict[str, float]) -> tuple[bool, float]:

@@ -3,7 +3,9 @@
 ``.venv/bin/python bench/fit_gate.py [--write] [--max-refusal 0.05]``
 
 Questions come from ``bench/questions.py`` (answerable / unanswerable, split by article like
-the claim pairs; the development set's articles are in neither). Each is retrieved over the
+the claim pairs; the development set's articles are in neither); each answerable one is
+also measured with its answer sentences taken out of the passages, as an unanswerable twin
+(:func:`strip_answer`). Each is retrieved over the
 news corpus index that ``bench/fit_scorer.py`` builds (the same folder), its sentences are
 ranked as the answer chain ranks them, and the gate's features are read
 (:mod:`assistant.gate`). A logistic regression (scikit-learn, balanced classes) is fitted
@@ -41,11 +43,35 @@ def load(folder: Path) -> dict[str, list[dict]]:
     return out
 
 
-def measure(rows: list[dict], index_dir: Path) -> list[dict]:
+def strip_answer(passages: list, row: dict) -> list:
+    """The passages without the sentences that state ``row``'s answer (its figure, with
+    two or more words of the answer sentence), so its question becomes one about an
+    entity the passages cover and a detail they no longer state."""
+    from dataclasses import replace
+
+    from assistant.text import split_sentences
+    from assistant.verify.numbers import content_words
+
+    answer_words = content_words(row["sentence"])
+    out = []
+    for p in passages:
+        text = p.chunk.text
+        kept = [text[s:e] for s, e in split_sentences(text)
+                if not (row["figure"] in text[s:e]
+                        and len(content_words(text[s:e]) & answer_words) >= 2)]
+        out.append(replace(p, chunk=replace(p.chunk, text=" ".join(kept))))
+    return out
+
+
+def measure(rows: list[dict], index_dir: Path, twins: bool = True) -> list[dict]:
     """The gate's features as the answer chain reads them: a pool of ``RERANK_POOL``
-    passages ordered by the cross-encoder, the best ``top_k`` kept with their scores."""
+    passages ordered by the cross-encoder, the best ``top_k`` kept with their scores.
+    With ``twins``, each answerable question with a known answer sentence is measured a
+    second time as unanswerable over the same pool with that answer taken out
+    (:func:`strip_answer`): the hard case of a known entity and an unstated detail."""
     from assistant.chain import RERANK_POOL
-    from assistant.extractive import rank_sentences
+    from assistant.extractive import answer_candidates, rank_sentences
+    from assistant.gate import ANSWER_SENTENCES
     from assistant.rerank import CrossEncoder, rerank
     from assistant.service import Assistant
 
@@ -54,15 +80,24 @@ def measure(rows: list[dict], index_dir: Path) -> list[dict]:
     encoder = CrossEncoder()
     gate = Gate(encoder, model=None)
     top_k = assistant.settings.top_k
+
+    def read(question: str, pool: list) -> tuple[dict, list[str]]:
+        passages, relevance = rerank(encoder, question, pool, top_k)
+        ranked = rank_sentences(question, passages, assistant.embedder)
+        best = max((r.similarity for r in ranked), default=0.0)
+        return gate.features(question, passages, best, assistant.embedder.count_tokens,
+                             relevance=relevance,
+                             candidates=answer_candidates(question, ranked, ANSWER_SENTENCES))
+
     out = []
     for i, row in enumerate(rows):
         pool = assistant.retriever.retrieve(row["question"], k=max(top_k, RERANK_POOL))
-        passages, relevance = rerank(encoder, row["question"], pool, top_k)
-        ranked = rank_sentences(row["question"], passages, assistant.embedder)
-        best = max((r.similarity for r in ranked), default=0.0)
-        feats, missing = gate.features(row["question"], passages, best,
-                                       assistant.embedder.count_tokens, relevance=relevance)
+        feats, missing = read(row["question"], pool)
         out.append({**row, "features": feats, "missing": missing})
+        if twins and row["answerable"] and row.get("figure"):
+            feats, missing = read(row["question"], strip_answer(pool, row))
+            out.append({**row, "id": row["id"] + "-twin", "answerable": False,
+                        "kind": "stripped", "features": feats, "missing": missing})
         if (i + 1) % 100 == 0:
             logging.info("measured %d/%d", i + 1, len(rows))
     return out
@@ -124,17 +159,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=Path, default=CACHE / "pairs")
     ap.add_argument("--index", type=Path, default=CACHE / "fit-index")
     ap.add_argument("--max-refusal", type=float, default=0.05)
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="the operating threshold instead of the --max-refusal one (the "
+                         "packaged gate's was read off the development set: see its meta)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     data = load(args.pairs)
     rows = measure(data["train"] + data["valid"], args.index)
-    train, valid = rows[: len(data["train"])], rows[len(data["train"]):]
+    train_ids = {r["id"] for r in data["train"]}
+    train = [r for r in rows if r["id"].removesuffix("-twin") in train_ids]
+    valid = [r for r in rows if r["id"].removesuffix("-twin") not in train_ids]
     print(f"\ntrain {len(train)}, valid {len(valid)} questions (split by article)")
     print("VALIDATION (bootstrap 95% intervals)")
     show("baseline: best cosine", tuned(train, valid, ("sim_max",), args.max_refusal), valid)
     model = tuned(train, valid, FEATURES, args.max_refusal)
     figures = show("gate", model, valid)
+    if args.threshold is not None:
+        model = GateModel(model.weights, model.bias, args.threshold, model.meta)
+        figures = show(f"gate at threshold {args.threshold}", model, valid)
     print("  weights:", model.weights, "bias", model.bias, "threshold", round(model.threshold, 4))
     print("ABLATION (refit without the feature)")
     for f in FEATURES:
@@ -145,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                                 text=True).stdout.strip()
         meta = {
             "fitted_by": "bench/fit_gate.py --write", "commit": commit,
-            "max_refusal": args.max_refusal, "validation": figures,
+            "max_refusal": args.max_refusal, "threshold_given": args.threshold,
+            "validation": figures,
             "questions_sha256": {
                 s: hashlib.sha256((args.pairs / f"questions_{s}.jsonl").read_bytes()).hexdigest()
                 for s in ("train", "valid")

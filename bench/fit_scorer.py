@@ -57,6 +57,7 @@ GROUPS = {
     "polarity": ("polarity_mismatch",),
     "modality": ("planned_claim_only", "planned_evidence_only"),
     "direction": ("direction_mismatch",),
+    "speaker": ("speaker_mismatch",),
     "judge": JUDGE,
 }
 MODEL_FEATURES = tuple(f for f in CHEAP if f not in GROUPS["overlap"])

@@ -82,6 +82,12 @@ _YEAR = re.compile(r"\b(20[12]\d|19[89]\d)\b")
 _PERSON_SAID = re.compile(
     r"\b([A-Z][a-z]+ [A-Z][a-z]+)(,[^,]{3,60},)?\s+(said|says|stated|noted|commented)\b"
 )
+_SPEECH_VERB = r"(?:said|says|stated|noted|commented|added|explained|told)"
+_NAME_RUN = r"[A-Z][\w'&-]+(?: (?:of |and )?[A-Z][\w'&-]+){1,4}"
+_SPEAKER_BEFORE = re.compile(rf"\b(?P<who>{_NAME_RUN})(?:,[^,]{{3,60}},)?\s+{_SPEECH_VERB}\b")
+_SPEAKER_AFTER = re.compile(rf"\b{_SPEECH_VERB}\s+(?P<who>{_NAME_RUN})")
+_TITLE_WORD = re.compile(r"\b(?:Chief|Officer|CEO|President|Director|Chairman|Minister|"
+                         r"Executive|Manager|Secretary)\b")
 _STANCE = [("non-binding", "binding"), ("plans to", "has agreed to"), ("will", "has"),
            ("expects to", "has begun to"), ("proposed", "approved"), ("pending", "granted"),
            ("potential", "confirmed"), ("preliminary", "final"), ("conceptual", "measured"),
@@ -272,13 +278,23 @@ def p_comparison(s: str, rng: random.Random, ctx: dict) -> str | None:
 
 
 def p_attribution(s: str, rng: random.Random, ctx: dict) -> str | None:
-    m = _PERSON_SAID.search(s)
+    """The statement's speaker replaced: by another party the same article names (the
+    story's other voices, as a misread release swaps them), else by a speaker from
+    another article."""
+    m = _SPEAKER_BEFORE.search(s) or _SPEAKER_AFTER.search(s)
     if not m:
         return None
-    pool = [p for p in ctx["people"] if p != m.group(1) and p not in ctx["article_text"]]
+    speaker = m.group("who")
+    taken = set(speaker.split())
+    pool = sorted(n for n in {re.sub(r"['\u2019]s$", "", x) for x in ctx["article_names"]}
+                  if 2 <= len(n.split()) <= 4 and n not in s and not taken & set(n.split())
+                  and n not in _PLACE_KIND and " and " not in n
+                  and not _TITLE_WORD.search(n))
+    if not pool:
+        pool = [p for p in ctx["people"] if p != speaker and p not in ctx["article_text"]]
     if not pool:
         return None
-    return s[: m.start(1)] + rng.choice(pool) + s[m.end(1):]
+    return s[: m.start("who")] + rng.choice(pool) + s[m.end("who"):]
 
 
 def u_added(s: str, rng: random.Random, ctx: dict) -> tuple[str, str] | None:
@@ -436,6 +452,16 @@ def generate(articles: list[dict], per_article: int, seed: int) -> Iterator[dict
                 if made:
                     yield {**base, "claim": made[0], "label": "unsupported",
                            "perturbation": made[1]}
+        # statements with a named speaker are few among the sampled sentences: one more
+        # per article, its speaker swapped, so attribution is learned from more than a few
+        quoted = [j for j in order[per_article:] + order[:per_article]
+                  if _SPEAKER_BEFORE.search(sents[j]) or _SPEAKER_AFTER.search(sents[j])]
+        if quoted:
+            source = sents[quoted[0]]
+            claim = p_attribution(source, rng, ctx)
+            if claim and claim != source:
+                yield {"article_id": a["id"], "source_sentence": source, "claim": claim,
+                       "label": "contradicted", "perturbation": "attribution"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,20 +1,23 @@
-"""Generated answerable / unanswerable questions: the answerability gate's training data.
+"""Generated questions: the answerability gate's training data.
 
-``python bench/questions.py [--out DIR] [--seed 11]`` reads ``../shared/news/articles`` and
-writes ``questions_train.jsonl`` / ``questions_valid.jsonl`` beside the claim pairs (same
-article split as ``bench/pairs.py``; the development set's articles are in neither). Each
-line: ``{"id", "question", "answerable", "article_id", "kind"}``.
+``python bench/questions.py [--out DIR] [--seed 11] [--writer llm|template]`` reads
+``../shared/news/articles`` and writes ``questions_train.jsonl`` / ``questions_valid.jsonl``
+beside the claim pairs (same article split as ``bench/pairs.py``; the development set's
+articles are in neither). Each line: ``{"id", "question", "answerable", "article_id",
+"kind"}``, and for an answerable one the ``sentence`` that answers it and its ``figure``.
 
-- answerable: a figure or a year of an article sentence asked for through the words in
-  front of it and the article's company: "What capital expenditure of Kodal Minerals..."
-  becomes "What is the capital expenditure reported by <company>?"; some questions drop a
-  word or use the company's initials, as staff write them;
-- unanswerable: the same frame with the detail replaced by one the corpus uses elsewhere
-  but never for that company (no article naming the company holds its words), so the
-  question is about an entity the corpus knows and a detail it does not state.
-
-Compromise: template questions, so their wording is plainer than people's; the gate reads
-relevance and coverage features that do not depend on the wording's style.
+- ``--writer llm`` (default): for two sentences per article holding a figure, the local
+  model (greedy, so a rebuild gives the same text on the same model and llama.cpp build)
+  writes the question an analyst would ask that the sentence answers; a question that
+  gives its figure away, is not a question, or repeats one already written is dropped.
+  ``bench/fit_gate.py`` measures each twice: as written (answerable) and over the same
+  passages with its answer sentence taken out (unanswerable: an entity the passages cover,
+  a detail they do not state). About 12 minutes on 2 cores.
+- ``--writer template``: the earlier fast frames: a figure's preceding words asked of the
+  article's company ("What is the capital expenditure reported by <company>?"), and the
+  same frame with a detail no article naming the company holds (unanswerable). Their
+  wording is stilted and the gate fitted on them refused almost no unanswerable question
+  on validation; kept for comparison.
 """
 
 from __future__ import annotations
@@ -121,14 +124,14 @@ def generate(articles: list[dict], seed: int) -> list[dict]:
             for m in _FIGURE.finditer(s):
                 detail = detail_before(s, m.start(), nouns)
                 if detail:
-                    frames.append((a, company, detail))
-    details = Counter(d for _, _, d in frames)
+                    frames.append((a, company, detail, s, m.group(0).strip()))
+    details = Counter(f[2] for f in frames)
     common = sorted(details)
     texts = {a["id"]: a["text"].lower() for a in articles}
     out = []
     rng.shuffle(frames)
     per_article: Counter[str] = Counter()
-    for a, company, detail in frames:
+    for a, company, detail, sentence, figure in frames:
         if per_article[a["id"]] >= 6:
             continue
         per_article[a["id"]] += 1
@@ -137,7 +140,8 @@ def generate(articles: list[dict], seed: int) -> list[dict]:
         if rng.random() < 0.15 and initials(company):
             shown = initials(company)
         out.append({"question": template.format(detail=detail, company=shown),
-                    "answerable": True, "article_id": a["id"], "kind": "figure"})
+                    "answerable": True, "article_id": a["id"], "kind": "figure",
+                    "sentence": sentence, "figure": figure})
         # the same frame, a detail no article naming this company holds
         about = [t for t in texts.values() if company.lower() in t]
         for _ in range(20):
@@ -150,11 +154,75 @@ def generate(articles: list[dict], seed: int) -> list[dict]:
     return out
 
 
+_WRITE_PROMPT = (
+    "Article: {title}\nSentence: {sentence}\n\n"
+    "Write one short question that an analyst would ask and that this sentence answers "
+    "with \"{figure}\". Name the company or project the question is about; do not put the "
+    "answer in the question. Reply with the question only."
+)
+_NON_YEAR_FIGURE = re.compile(r"(?:US\$|C\$|A\$|\$)?\d[\d,.]*\s*(?:million|billion|%|percent|"
+                              r"tonnes|tons|metres|meters|hectares|km|ounces|oz|Mt|g/t|ppm)")
+
+
+def generate_llm(articles: list[dict], seed: int, per_article: int, writer: object) -> list[dict]:
+    """Questions written by the local model, each for one sentence holding a figure (the
+    answer), greedy-decoded so a rebuild gives the same text. A question that gives its
+    answer away, or is not a question, is dropped. ``fit_gate.py`` measures each twice:
+    as written (answerable) and with its answer sentence taken out (unanswerable)."""
+    rng = random.Random(seed)
+    out = []
+    seen: set[str] = set()  # a sentence repeated in an article gives the same question
+    for n, a in enumerate(articles):
+        picks = [(s, m.group(0).strip()) for s in pairs_mod.usable_sentences(a["text"])
+                 for m in [_NON_YEAR_FIGURE.search(s)] if m]
+        rng.shuffle(picks)
+        for sentence, figure in picks[:per_article]:
+            prompt = _WRITE_PROMPT.format(title=a.get("title", "")[:200], sentence=sentence,
+                                          figure=figure)
+            question = writer(prompt)
+            question = " ".join(question.strip().strip('"').split())
+            digits = re.sub(r"\D", "", figure)
+            if (not question.endswith("?") or not 5 <= len(question.split()) <= 30
+                    or (digits and digits in re.sub(r"\D", "", question))
+                    or question in seen):
+                continue
+            seen.add(question)
+            out.append({"question": question, "answerable": True, "article_id": a["id"],
+                        "kind": "written", "sentence": sentence, "figure": figure})
+        if (n + 1) % 20 == 0:
+            print(f"  wrote questions for {n + 1}/{len(articles)} articles", file=sys.stderr)
+    return out
+
+
+def local_writer() -> object:
+    """The packaged local model as a greedy question writer."""
+    import _setup  # noqa: F401  (offline model paths)
+
+    from assistant.config import Settings
+    from assistant.llm import LocalModel
+
+    s = Settings()
+    model = LocalModel(s.model_path, s.cache_dir, s.llm_threads, 1024)
+
+    def write(prompt: str) -> str:
+        with model.lock:
+            out = model.llama.create_chat_completion(
+                messages=[{"role": "user", "content": prompt}], temperature=0.0,
+                max_tokens=48, seed=0)
+        return out["choices"][0]["message"]["content"] or ""
+
+    return write
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--news", type=Path, default=NEWS)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--writer", choices=("llm", "template"), default="llm",
+                    help="llm: questions written by the local model (default); template: "
+                         "the fast template frames")
+    ap.add_argument("--per-article", type=int, default=2)
     args = ap.parse_args(argv)
     held = pairs_mod.held_out_ids(args.news / "eval_dev.jsonl")
     articles = []
@@ -162,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         record = json.loads(path.read_text(encoding="utf-8"))
         if record["id"] not in held:
             articles.append(record)
-    rows = generate(articles, args.seed)
+    if args.writer == "llm":
+        rows = generate_llm(articles, args.seed, args.per_article, local_writer())
+    else:
+        rows = generate(articles, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     for split in ("train", "valid"):
         items = [r for r in rows if pairs_mod.split_of(r["article_id"]) == split]

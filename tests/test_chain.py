@@ -24,8 +24,15 @@ from assistant.chain import (
 )
 from assistant.config import Settings
 from assistant.errors import ModelError
-from assistant.extractive import cite, looks_like_injection
-from assistant.gate import Gate, GateModel, expand_initials, question_terms
+from assistant.extractive import answer_candidates, cite, looks_like_injection, rank_sentences
+from assistant.gate import (
+    ANSWER_SENTENCES,
+    NO_SENTENCE,
+    Gate,
+    GateModel,
+    expand_initials,
+    question_terms,
+)
 from assistant.llm import citation_grammar
 from assistant.models import Chunk, Filters, Passage, Turn, Verdict
 
@@ -413,7 +420,9 @@ class CountingGate(Gate):
 
     def features(self, *args: Any, relevance: Any = None, **kwargs: Any) -> Any:
         self.relevance = list(relevance) if relevance is not None else None
-        return super().features(*args, relevance=relevance, **kwargs)
+        feats, missing = super().features(*args, relevance=relevance, **kwargs)
+        self.features_seen = feats
+        return feats, missing
 
 
 def test_reranker_orders_the_pool_and_the_gate_reuses_its_scores(embedder,
@@ -428,8 +437,27 @@ def test_reranker_orders_the_pool_and_the_gate_reuses_its_scores(embedder,
     assert encoder.calls == [(Q3000, 3)]
     assert answer.sources[0].chunk.text == PAHANG
     assert [s.chunk.text for s in answer.sources] == [PAHANG, DOUBT, CHINA]
-    # the gate reads the same scores instead of calling the model again
-    assert gate.relevance == [8.0, 1.0, -2.0] and gate.reranker.calls == []
+    # the gate reads the same passage scores instead of calling the model again; it asks
+    # the model only about the sentences that could hold the answer (each holds a figure,
+    # as "How many tonnes" asks for one)
+    assert gate.relevance == [8.0, 1.0, -2.0]
+    assert [q for q, _ in gate.reranker.calls] == [Q3000]
+    assert 1 <= gate.reranker.calls[0][1] <= ANSWER_SENTENCES
+    assert gate.features_seen["answer_ce"] == -10.0  # the scripted score of a sentence
+
+
+def test_answer_candidates_hold_the_kind_of_answer_asked_for(embedder) -> None:
+    passages = [_passage(0, PAHANG), _passage(1, CHINA)]
+    ranked = rank_sentences("How many tonnes of magnets a year?", passages, embedder)
+    figures = answer_candidates("How many tonnes of magnets a year?", ranked, 5)
+    assert figures and all(any(ch.isdigit() for ch in s) for s in figures)
+    anything = answer_candidates("Who partners with Lynas?", ranked, 50)
+    assert len(anything) == len(ranked) > len(figures)
+    # no sentence that could answer: the gate reads the floor score, not a passage's
+    gate = Gate(ScriptedEncoder({}), RULE_GATE)
+    feats, _ = gate.features("How many tonnes?", passages, 0.5, embedder.count_tokens,
+                             relevance=[1.0, 0.0], candidates=[])
+    assert feats["answer_ce"] == NO_SENTENCE and feats["ce_max"] == 1.0
 
 
 def test_a_failing_reranker_leaves_retrieval_order(embedder, chain_settings) -> None:

@@ -221,6 +221,9 @@ def test_evaluate_scores_the_fake_run() -> None:
     assert qm["recall_at_5"] == pytest.approx(1.0)
     assert qm["mrr"] == pytest.approx((0.5 + 1.0 + 0.5) / 3)
     assert qm["answer_correct"] == pytest.approx(1 / 3)  # q1 right, q2 wrong, q4 refused
+    # every answerable item's key facts are in the sources shown: a reader could get all 3
+    assert qm["answer_ceiling"] == pytest.approx(1.0)
+    assert [q.facts_in_sources for q in report.questions] == [True, True, False, True]
     assert qm["abstain_rate"] == pytest.approx(1.0)
     assert qm["false_refusal_rate"] == pytest.approx(1 / 3)
     # q1 cites [1] (B: no quote, no fact) and [2] (A: quote) -> 1/2; q2 cites [1] (B: quote) -> 1/1

@@ -18,7 +18,14 @@ from assistant.factcheck import check_text, is_check_worthy, sections, split_cla
 from assistant.models import Chunk, Passage
 from assistant.verify import ChatJudge, LocalJudge, Scorer, Verifier
 from assistant.verify.evidence import is_doubtful, is_injection, missing_entities, proper_nouns
-from assistant.verify.features import CHEAP, JUDGE, claim_features, modality, polarity
+from assistant.verify.features import (
+    CHEAP,
+    JUDGE,
+    claim_features,
+    modality,
+    polarity,
+    speakers,
+)
 from assistant.verify.judge import MAX_MARGIN, _from_logprobs, build_prompt_parts
 from assistant.verify.numbers import bounds_hold, compare, quantities, values_close
 from assistant.verify.scorer import LABELS, LinearModel
@@ -320,6 +327,33 @@ def test_structured_features_read_slots() -> None:
     assert polarity("It is not pending") == 1 and modality("It will be built") == 1
     none = claim_features("Anything", [], ps).values
     assert none["novel"] == 1.0 and set(CHEAP) <= set(none)
+
+
+@pytest.mark.parametrize(("text", "who"), [
+    ("Acme CEO Jane Doe said output rose.", {"acme", "jane", "doe"}),
+    ('"Output rose," said Jane Doe of Acme, in a statement.', {"jane", "doe", "acme"}),
+    ("\u201cOutput rose,\u201d said Jane Doe, CEO of Acme.", {"jane", "doe"}),
+    ("According to Benchmark Mineral Intelligence, prices fell.",
+     {"benchmark", "mineral", "intelligence"}),
+    ("Prices rose, analysts said.", set()),
+    ("The company said it will build a plant in Texas.", set()),
+    ("Output rose 12% in Texas.", set()),
+])
+def test_speakers_are_read_from_the_speech_frame(text: str, who: set[str]) -> None:
+    assert speakers(text) == who
+
+
+def test_a_statement_given_to_another_speaker_is_read() -> None:
+    from assistant.verify.evidence import Sentence
+
+    ev = '"We are building the plant," said Jane Doe, chief executive of Acme.'
+    sents = [Sentence(0, 0, len(ev), ev, "report", sim=0.8, coverage=0.8)]
+    ps = [passage(ev)]
+    swapped = claim_features('"We are building the plant," said John Roe of Beta.', sents, ps)
+    same = claim_features("Acme's Jane Doe said they are building the plant.", sents, ps)
+    unsaid = claim_features("Acme is building the plant.", sents, ps)
+    assert swapped.values["speaker_mismatch"] == 1.0
+    assert same.values["speaker_mismatch"] == 0.0 and unsaid.values["speaker_mismatch"] == 0.0
 
 
 # ---- verifier ---------------------------------------------------------------------------------

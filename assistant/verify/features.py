@@ -13,6 +13,8 @@ sentences (the best by score, and the best few):
   units and rate periods compared), and how firmly a differing figure attaches;
 - names: the claim's capitalised names missing from all evidence, and whether a close
   sentence names another party while its passage never uses the claim's name (a swap);
+- speakers: whether a close sentence gives the statement to a speaker none of whose name
+  words the claim's speaker shares ("said Jane Doe of Acme" vs "Beta's CEO John Roe said");
 - months (a date moved within a year), polarity (a "not" / "no" / "non-" on one side
   only), modality (planned, pending, proposed vs done, signed, granted), direction
   (increase vs decrease words) - each read where it bears on words the claim and the
@@ -37,7 +39,7 @@ from assistant.models import Passage
 from assistant.verify.evidence import Sentence, proper_nouns
 from assistant.verify.numbers import bounds_hold, compare, content_words
 
-__all__ = ["Features", "claim_features", "CHEAP", "JUDGE", "polarity", "modality"]
+__all__ = ["Features", "claim_features", "CHEAP", "JUDGE", "polarity", "modality", "speakers"]
 
 #: the features the cheap path computes (no LLM); each fitted model reads a subset
 CHEAP = (
@@ -45,7 +47,7 @@ CHEAP = (
     "num_match", "num_mismatch", "num_absent", "bound_holds", "num_mismatch_strength",
     "names_missing", "name_swap", "month_mismatch",
     "polarity_mismatch", "planned_claim_only", "planned_evidence_only", "direction_mismatch",
-    "claim_words",
+    "speaker_mismatch", "claim_words",
 )
 #: the judge's readings (local model: probe log-odds)
 JUDGE = ("judge",)
@@ -76,6 +78,21 @@ _DOWN = re.compile(
     r"\b(?:decreas\w*|fall|falls|fell|fallen|falling|declin\w*|drop\w*|lower|less|fewer|"
     r"below|under|down|reduc\w*|cut|cuts|shrank|shrink\w*|smaller|narrow\w*|loss\w*)\b",
     re.IGNORECASE,
+)
+# a statement's speaker: the capitalised words of the clause before a speech verb, or after
+# it when the verb follows a quotation ('"...," said Jane Doe') or is "according to"
+_SPEECH = re.compile(
+    r"\b(?:said|says|told|tells|stated|states|added|adds|noted|notes|commented|explained|"
+    r"remarked|described|called|(?i:according)\s+to)\b"
+)
+_NAME_LINK = frozenset({"of", "at", "and", "&", "de", "for"})
+_CLAUSE_END = re.compile(r"[,;:\"\u201c\u201d()]|\s[-\u2013\u2014]\s")
+_CAP = re.compile(r"\b[A-Z][A-Za-z0-9&'\-]*")
+# job titles are capitalised but name nobody: a fixed class of English words
+_TITLES = frozenset(
+    """ceo cfo coo cto md chief executive officer president vice chair chairman chairwoman
+    director managing minister secretary founder head senior general manager interim deputy
+    dr mr mrs ms prof the a an""".split()
 )
 TOP = 3  # sentences read for the slot comparisons
 MONTH_COVERAGE = 0.4  # a month differs in a sentence about the claim: this share of its words
@@ -120,6 +137,32 @@ def modality(text: str, about: set[str] | None = None) -> int:
 
 def _direction(text: str) -> int:
     return (1 if _UP.search(text) else 0) - (1 if _DOWN.search(text) else 0)
+
+
+def speakers(text: str) -> set[str]:
+    """Name words of whoever ``text`` reports as speaking (lower-case, titles left out):
+    ``speakers("Acme CEO Jane Doe said output rose") -> {"acme", "jane", "doe"}``;
+    ``speakers('"Output rose," said Jane Doe of Acme.') -> {"jane", "doe", "acme"}``."""
+    out: set[str] = set()
+    for m in _SPEECH.finditer(text):
+        before = text[: m.start()]
+        cut = max((c.end() for c in _CLAUSE_END.finditer(before)), default=0)
+        clause = before[cut:]
+        after_quote = before.rstrip().endswith(("\"", "\u201d", ","))
+        if m.group(0).lower().startswith("according") or after_quote or not _CAP.search(clause):
+            rest = text[m.end():]
+            stop = _CLAUSE_END.search(rest)
+            kept: list[str] = []  # the name run right after the verb: capitalised words and links
+            for w in rest[: stop.start() if stop else len(rest)].split():
+                if not (w[:1].isupper() or (kept and w in _NAME_LINK)):
+                    break
+                kept.append(w)
+            clause = " ".join(kept)
+        for w in _CAP.findall(clause):
+            w = w.lower().removesuffix("'s").strip("'-")
+            if len(w) >= 2 and w not in _TITLES:
+                out.add(w)
+    return out
 
 
 def _names(text: str) -> set[str]:
@@ -214,7 +257,20 @@ def claim_features(claim: str, sents: Sequence[Sentence], passages: Sequence[Pas
     for name, at in stance_at.items():
         v[name] = float(at >= 0)
 
-    for at in (mism[0] if mism else -1, swap_at, month_at, *stance_at.values()):
+    # the claim reports someone speaking; a close sentence reports the statement as made by
+    # another speaker, none of whose name words are the claim's
+    said_by = speakers(claim)
+    speaker_at = -1
+    for i, s in enumerate(top if said_by else []):
+        if i and s.coverage < STANCE_COVERAGE:
+            continue
+        theirs = speakers(s.text)
+        if theirs and not theirs & said_by:
+            speaker_at = i
+            break
+    v["speaker_mismatch"] = float(speaker_at >= 0)
+
+    for at in (mism[0] if mism else -1, swap_at, month_at, *stance_at.values(), speaker_at):
         if at >= 0:
             out.contra = at
             break
