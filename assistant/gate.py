@@ -227,36 +227,31 @@ class Gate:
             "ce_second": 0.0,
             "answer_ce": 0.0,
         }
-        if relevance is not None and len(relevance) > 0:
-            scores = sorted((float(x) for x in relevance), reverse=True)
+        query = f"{context} {question}".strip()
+        scores = [float(x) for x in relevance] if relevance is not None else []
+        if not scores:
+            scores = self._scores(query, [p.chunk.text for p in passages[:CE_PASSAGES]])
+        if scores:
+            scores.sort(reverse=True)
             f["ce_max"] = scores[0]
             f["ce_second"] = scores[1] if len(scores) > 1 else scores[0]
-        elif self.reranker is not None and passages:
-            try:
-                scores = sorted(
-                    (float(x) for x in self.reranker.scores(
-                        f"{context} {question}".strip(),
-                        [p.chunk.text for p in passages[:CE_PASSAGES]])),
-                    reverse=True,
-                )
-            except Exception as exc:  # noqa: BLE001 - the gate degrades, the answer goes on
-                logger.warning("cross-encoder unavailable, gate reads no relevance: %s", exc)
-                self.reranker = None
-            else:
-                f["ce_max"] = scores[0]
-                f["ce_second"] = scores[1] if len(scores) > 1 else scores[0]
         if self.reranker is not None:
-            f["answer_ce"] = NO_SENTENCE
-            if candidates:
-                try:
-                    f["answer_ce"] = float(max(self.reranker.scores(
-                        f"{context} {question}".strip(), list(candidates[:ANSWER_SENTENCES]))))
-                except Exception as exc:  # noqa: BLE001 - as above
-                    logger.warning("cross-encoder unavailable, gate reads no relevance: %s",
-                                   exc)
-                    self.reranker = None
-                    f["answer_ce"] = 0.0
+            # no sentence that could hold the answer: the floor score; a failure: 0
+            answer = self._scores(query, list(candidates[:ANSWER_SENTENCES]))
+            f["answer_ce"] = max(answer, default=0.0) if candidates else NO_SENTENCE
         return f, missing
+
+    def _scores(self, query: str, texts: list[str]) -> list[float]:
+        """Cross-encoder scores of ``texts``; none without the model or texts. A failing
+        model is logged and dropped: the gate reads no relevance, the answer goes on."""
+        if self.reranker is None or not texts:
+            return []
+        try:
+            return [float(x) for x in self.reranker.scores(query, texts)]
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+            logger.warning("cross-encoder unavailable, gate reads no relevance: %s", exc)
+            self.reranker = None
+            return []
 
     def decide(self, features: dict[str, float]) -> tuple[bool, float]:
         """(answerable, P(answerable)); answerable when there is no fitted model."""

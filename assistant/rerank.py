@@ -111,4 +111,3 @@ def rerank(
     order = sorted(range(len(passages)), key=lambda i: -scores[i])
     picked = diversify(order, lambda i: passages[i].chunk.article_id, k)
     return [passages[i] for i in picked], [scores[i] for i in picked]
-

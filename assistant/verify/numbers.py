@@ -265,7 +265,7 @@ def quantities(text: str) -> list[Quantity]:
         if um:
             word = um.group("unit").lower()
             u = _UNITS.get(word, "")
-            if word in ("pounds",) and text[max(0, s - 1):s] == "£":
+            if word == "pounds" and text[max(0, s - 1):s] == "£":
                 u = ""
             # a lone "t", "g", "m", "mi" must be glued or followed by a space and end
             if u and (len(um.group("unit")) > 2 or um.group("unit") in ("%",) or not cur):
