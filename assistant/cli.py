@@ -120,7 +120,7 @@ def cmd_feedback_export(args: argparse.Namespace, assistant: Assistant) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, assistant: Assistant) -> int:
-    from assistant.evaluate import evaluate, load_items, summary_table, temporary_assistant
+    from assistant.eval.run import evaluate, load_items, summary_table, temporary_assistant
 
     items = load_items(args.file)
     settings = assistant.settings
@@ -145,7 +145,7 @@ def cmd_eval(args: argparse.Namespace, assistant: Assistant) -> int:
 
 
 def cmd_slack(args: argparse.Namespace, assistant: Assistant) -> int:
-    from assistant import slack
+    from assistant.slack import bot as slack
 
     update: dict[str, object] = {}
     if args.http or args.port:
@@ -162,7 +162,7 @@ def cmd_slack(args: argparse.Namespace, assistant: Assistant) -> int:
 
 
 def cmd_check(args: argparse.Namespace, assistant: Assistant) -> int:
-    from assistant.factcheck import format_claim_lines, sections
+    from assistant.verify.factcheck import format_claim_lines, sections
 
     source = args.text
     path = Path(source)

@@ -36,31 +36,31 @@ class Assistant:
     # ---- collaborators, built lazily and once -------------------------------------------
     @cached_property
     def embedder(self) -> Any:
-        from assistant.embed import Embedder
+        from assistant.index.embed import Embedder
 
         return Embedder(batch_size=self.settings.embed_batch_size)
 
     @cached_property
     def store(self) -> Any:
-        from assistant.store import Store
+        from assistant.index.store import Store
 
         return Store(self.settings, self.embedder)
 
     @cached_property
     def manifest(self) -> Any:
-        from assistant.manifest import Manifest
+        from assistant.index.manifest import Manifest
 
         return Manifest(self.settings.manifest_path)
 
     @cached_property
     def lexical(self) -> Any:
-        from assistant.lexical import Bm25Index
+        from assistant.index.bm25 import Bm25Index
 
         return Bm25Index(self.settings.index_dir / "bm25", self.store, self.manifest)
 
     @cached_property
     def indexer(self) -> Any:
-        from assistant.indexer import Indexer
+        from assistant.index.indexer import Indexer
 
         try:
             lexical = self.lexical
@@ -77,7 +77,7 @@ class Assistant:
 
     @cached_property
     def local_model(self) -> Any:
-        from assistant.llm import LocalModel
+        from assistant.llm.local import LocalModel
 
         s = self.settings
         return LocalModel(s.model_path, s.cache_dir, s.llm_threads, s.llm_context)
@@ -96,7 +96,7 @@ class Assistant:
             probe = Probe.load(model.sha256) if self.settings.judge_probe else None
             judge = LocalJudge(model, probe=probe)
         elif self.settings.judge and self.settings.backend == "openai":
-            from assistant.llm import build_judge_model
+            from assistant.llm.local import build_judge_model
 
             judge = ChatJudge(build_judge_model(self.settings))
         return Verifier(self.embedder, judge=judge)
@@ -111,7 +111,7 @@ class Assistant:
     @cached_property
     def gate(self) -> Any:
         """The answerability gate (cross-encoder relevance + coverage, fitted weights)."""
-        from assistant.gate import Gate
+        from assistant.answer.gate import Gate
 
         return Gate(self.cross_encoder)
 
@@ -137,7 +137,7 @@ class Assistant:
     def chat_model(self, backend: str | None = None) -> Any:
         """The LangChain chat model for ``backend`` (default ``settings.backend``), built once
         per backend; ``None`` for ``extractive``. The local one shares :attr:`local_model`."""
-        from assistant.llm import build_chat_model
+        from assistant.llm.local import build_chat_model
 
         backend = backend or self.settings.backend
         models = self.__dict__.setdefault("_chat_models", {})
@@ -150,7 +150,7 @@ class Assistant:
     def warm(self, backend: str | None = None) -> None:
         """Load the local model and evaluate the answer prompt's fixed instructions, so that
         the first question is as fast as the next ones. A no-op for other backends."""
-        from assistant.chain import AnswerChain
+        from assistant.answer.chain import AnswerChain
 
         backend = backend or self.settings.backend
         if backend == "local":
@@ -172,7 +172,7 @@ class Assistant:
         ``extractive``). If the local model cannot load, the answer is extractive and its
         ``notice`` says why. Sentences are checked when ``settings.verify`` is on.
         """
-        from assistant.chain import AnswerChain
+        from assistant.answer.chain import AnswerChain
 
         backend = backend or self.settings.backend
         verifier = None
@@ -208,6 +208,6 @@ class Assistant:
 
     def check(self, text: str, filters: Filters = Filters()) -> CheckReport:
         """Fact-check mode: verdicts for each check-worthy claim of a pasted text."""
-        from assistant.factcheck import check_text
+        from assistant.verify.factcheck import check_text
 
         return check_text(text, self.retriever, self.verifier, filters)

@@ -21,7 +21,7 @@ SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))
 
 from assistant.config import Settings  # noqa: E402
-from assistant.ingest.loaders import load_inputs  # noqa: E402
+from assistant.ingest.load import load_inputs  # noqa: E402
 from assistant.ingest.pipeline import chunk_article, prepare  # noqa: E402
 from assistant.models import RawArticle  # noqa: E402
 from assistant.text import sentences  # noqa: E402

@@ -39,7 +39,7 @@ def child(rounds: int, threads: int) -> int:
     from tap import measure
 
     from assistant.config import Settings
-    from assistant.llm import LocalModel
+    from assistant.llm.local import LocalModel
     from assistant.verify import LocalJudge
     from assistant.verify.probe import Probe
 

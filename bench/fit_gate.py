@@ -8,12 +8,12 @@ also measured with its answer sentences taken out of the passages, as an unanswe
 (:func:`strip_answer`). Each is retrieved over the
 news corpus index that ``bench/fit_scorer.py`` builds (the same folder), its sentences are
 ranked as the answer chain ranks them, and the gate's features are read
-(:mod:`assistant.gate`). A logistic regression (scikit-learn, balanced classes) is fitted
+(:mod:`assistant.answer.gate`). A logistic regression (scikit-learn, balanced classes) is fitted
 on train; the threshold is the highest one that keeps the validation refusal of
 answerable questions at or under ``--max-refusal``. Printed on validation with bootstrap
 95% intervals: refusal of answerable and of unanswerable questions, beside a trivial
 baseline (the best sentence's cosine alone, its threshold chosen the same way) and an
-ablation per feature. ``--write`` saves ``assistant/gate.json`` with its provenance.
+ablation per feature. ``--write`` saves ``assistant/answer/gate.json`` with its provenance.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import numpy as np
 import questions as questions_mod  # noqa: E402
 from _setup import CACHE, NEWS, REPO  # noqa: E402  (paths, offline models)
 
+from assistant.answer.gate import FEATURES, GATE_PATH, Gate, GateModel  # noqa: E402
 from assistant.config import Settings  # noqa: E402
-from assistant.gate import FEATURES, GATE_PATH, Gate, GateModel  # noqa: E402
 
 
 def load(folder: Path) -> dict[str, list[dict]]:
@@ -69,9 +69,9 @@ def measure(rows: list[dict], index_dir: Path, twins: bool = True) -> list[dict]
     With ``twins``, each answerable question with a known answer sentence is measured a
     second time as unanswerable over the same pool with that answer taken out
     (:func:`strip_answer`): the hard case of a known entity and an unstated detail."""
-    from assistant.chain import RERANK_POOL
-    from assistant.extractive import answer_candidates, rank_sentences
-    from assistant.gate import ANSWER_SENTENCES
+    from assistant.answer.chain import RERANK_POOL
+    from assistant.answer.gate import ANSWER_SENTENCES
+    from assistant.answer.rank import answer_candidates, rank_sentences
     from assistant.rerank import CrossEncoder, rerank
     from assistant.service import Assistant
 

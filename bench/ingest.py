@@ -37,7 +37,7 @@ SHARED = REPO.parent / "shared" / "bench"
 sys.path.insert(0, str(REPO))
 
 from assistant.config import Settings  # noqa: E402
-from assistant.embed import Embedder, default_model_path  # noqa: E402
+from assistant.index.embed import Embedder, default_model_path  # noqa: E402
 from assistant.ingest.pipeline import chunk_article, prepare  # noqa: E402
 from assistant.models import RawArticle  # noqa: E402
 from assistant.service import Assistant  # noqa: E402

@@ -199,7 +199,7 @@ def local_writer() -> object:
     import _setup  # noqa: F401  (offline model paths)
 
     from assistant.config import Settings
-    from assistant.llm import LocalModel
+    from assistant.llm.local import LocalModel
 
     s = Settings()
     model = LocalModel(s.model_path, s.cache_dir, s.llm_threads, 1024)

@@ -11,8 +11,8 @@ Data (read from ../shared/bench, never copied into the repo):
     (323 claims, disjoint from the dev/test claims). Fusion weights are chosen here only.
 
 Units are whole documents (title + text), one chunk per document. The real code is used
-end to end: the packaged all-MiniLM-L6-v2 (``assistant.embed.Embedder``), the real Chroma
-store in a temp dir (``assistant.store.Store``), our BM25 index (``assistant.lexical``) and
+end to end: the packaged all-MiniLM-L6-v2 (``assistant.index.embed.Embedder``), the real Chroma
+store in a temp dir (``assistant.index.store.Store``), our BM25 index (``assistant.index.bm25``) and
 ``assistant.retrieve.Retriever`` for the dense / bm25 / hybrid rows (candidates=30 per
 retriever, k=10, near-duplicate merging and the per-article cap included - with one
 document per article the cap never binds). The fusion-variant rows re-fuse the same
@@ -46,11 +46,11 @@ SHARED = REPO.parent / "shared" / "bench"
 import numpy as np  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
-from assistant.embed import Embedder  # noqa: E402
-from assistant.lexical import Bm25Index  # noqa: E402
+from assistant.index.bm25 import Bm25Index  # noqa: E402
+from assistant.index.embed import Embedder  # noqa: E402
+from assistant.index.store import Store  # noqa: E402
 from assistant.models import Chunk, Filters  # noqa: E402
 from assistant.retrieve import DEFAULT_FUSION, Fusion, Retriever, fuse  # noqa: E402
-from assistant.store import Store  # noqa: E402
 
 K = 10
 CANDIDATES = 30

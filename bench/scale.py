@@ -54,10 +54,10 @@ sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared" / "bench"
 
 from assistant.config import Settings  # noqa: E402
-from assistant.embed import Embedder  # noqa: E402
-from assistant.lexical import Bm25Index  # noqa: E402
+from assistant.index.bm25 import Bm25Index  # noqa: E402
+from assistant.index.embed import Embedder  # noqa: E402
+from assistant.index.store import Store  # noqa: E402
 from assistant.models import Chunk, Filters  # noqa: E402
-from assistant.store import Store  # noqa: E402
 from assistant.text import sentences  # noqa: E402
 from tests.servers import Server, chroma_server  # noqa: E402
 

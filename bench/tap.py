@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.config import Settings  # noqa: E402
-from assistant.llm import LocalModel  # noqa: E402
+from assistant.llm.local import LocalModel  # noqa: E402
 from assistant.verify import LocalJudge  # noqa: E402
 from assistant.verify.probe import Probe  # noqa: E402
 

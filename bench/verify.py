@@ -285,13 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra", type=int, default=1400, help="CLIMATE-FEVER training claims")
     args = ap.parse_args(argv)
 
-    from assistant.embed import Embedder
+    from assistant.index.embed import Embedder
     from assistant.verify import LocalJudge, Verifier
     from assistant.verify.probe import PROBE_PATH, Probe
 
     judge, model = None, None
     if not args.no_judge or args.write_probe:
-        from assistant.llm import LocalModel
+        from assistant.llm.local import LocalModel
 
         s = Settings(_env_file=None)
         model = LocalModel(s.model_path, s.cache_dir, args.threads, 2048)

@@ -31,7 +31,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def embedder():
     """The real packaged all-MiniLM-L6-v2, loaded once per session."""
-    from assistant.embed import Embedder
+    from assistant.index.embed import Embedder
 
     return Embedder()
 
@@ -39,7 +39,7 @@ def embedder():
 @pytest.fixture(scope="session")
 def local_model():
     """The real packaged Qwen2.5 1.5B via llama.cpp, loaded once per session."""
-    from assistant.llm import LocalModel
+    from assistant.llm.local import LocalModel
 
     s = Settings(_env_file=None)
     return LocalModel(s.model_path, s.cache_dir, s.llm_threads, s.llm_context)

@@ -15,17 +15,14 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from assistant.chain import (
+from assistant.answer.chain import (
     AnswerChain,
     _StreamFilter,
     condense,
     does_not_say,
     parse_answer,
 )
-from assistant.config import Settings
-from assistant.errors import ModelError
-from assistant.extractive import answer_candidates, cite, looks_like_injection, rank_sentences
-from assistant.gate import (
+from assistant.answer.gate import (
     ANSWER_SENTENCES,
     NO_SENTENCE,
     Gate,
@@ -33,7 +30,10 @@ from assistant.gate import (
     expand_initials,
     question_terms,
 )
-from assistant.llm import citation_grammar
+from assistant.answer.rank import answer_candidates, cite, looks_like_injection, rank_sentences
+from assistant.config import Settings
+from assistant.errors import ModelError
+from assistant.llm.local import citation_grammar
 from assistant.models import Chunk, Filters, Passage, Turn, Verdict
 
 PAHANG = (
@@ -356,7 +356,7 @@ def test_citation_moves_to_the_source_that_names_the_claims_terms(embedder, chai
 
 
 def test_a_short_question_with_a_name_of_its_own_stands_alone():
-    from assistant.chain import condense
+    from assistant.answer.chain import condense
     from assistant.models import Turn
 
     history = [Turn("user", "How many tonnes of magnets will the plant make?")]
@@ -369,7 +369,7 @@ def test_a_short_question_with_a_name_of_its_own_stands_alone():
 
 
 def test_an_answer_with_no_backed_sentence_is_withheld(embedder, chain_settings) -> None:
-    from assistant.chain import WITHHELD
+    from assistant.answer.chain import WITHHELD
 
     class Doubting:
         def check(self, claim, passages, cited=()):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import evaluate as ev
+from assistant.eval import run as ev
 from assistant.config import Settings
 from assistant.errors import LoadError
 from assistant.models import (
@@ -70,7 +70,7 @@ def test_every_gold_answer_satisfies_its_own_key_facts() -> None:
 
 
 def test_every_quote_is_verbatim_in_the_cleaned_article() -> None:
-    from assistant.ingest.loaders import load_inputs
+    from assistant.ingest.load import load_inputs
     from assistant.ingest.pipeline import prepare
 
     settings = Settings(_env_file=None, corpus_dir=REPO / "corpus")

@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 
 from assistant.config import Settings
-from assistant.indexer import Indexer
-from assistant.ingest.loaders import load_inputs
+from assistant.index.indexer import Indexer
+from assistant.index.manifest import Manifest
+from assistant.ingest.load import load_inputs
 from assistant.ingest.pipeline import chunk_article, prepare
-from assistant.manifest import Manifest
 from assistant.models import Filters, RawArticle
 from assistant.service import Assistant
 
@@ -273,7 +273,7 @@ import sys
 from pathlib import Path
 from assistant.config import Settings
 from assistant.service import Assistant
-from assistant.indexer import Indexer
+from assistant.index.indexer import Indexer
 a = Assistant(Settings(_env_file=None, index_dir=Path(sys.argv[1])))
 ix = Indexer(a.settings, a.embedder, a.store, a.manifest, None, batch_chunks=6)
 ix.ingest([sys.argv[2]])
@@ -353,7 +353,7 @@ def test_indexer_without_lexical_and_with_failing_lexical(settings, embedder, ca
 def test_where_clauses():
     from datetime import date
 
-    from assistant.store import _where
+    from assistant.index.store import _where
 
     assert _where(Filters()) is None
     assert _where(Filters(sources=("a",))) == {"source": {"$in": ["a"]}}
@@ -370,8 +370,8 @@ def test_where_clauses():
 
 def test_fast_ingest_cycle_with_tiny_embedder(settings, corpus_copy):
     """The indexer's bookkeeping on real Chroma, with a tiny fake embedder (fast)."""
-    from assistant.manifest import Manifest
-    from assistant.store import Store
+    from assistant.index.manifest import Manifest
+    from assistant.index.store import Store
 
     tiny = TinyEmbedder()
     store = Store(settings, tiny)
@@ -394,7 +394,7 @@ def test_store_refuses_a_non_cosine_collection(settings):
     from chromadb.config import Settings as ChromaSettings
 
     from assistant.errors import StoreError
-    from assistant.store import Store
+    from assistant.index.store import Store
 
     path = settings.index_dir / "chroma"
     path.mkdir(parents=True)

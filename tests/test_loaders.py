@@ -15,7 +15,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.errors import LoadError
-from assistant.ingest.loaders import load_inputs, parse_date
+from assistant.ingest.load import load_inputs, parse_date
 from assistant.ingest.pipeline import prepare
 from assistant.models import RawArticle
 

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from assistant.config import Settings
-from assistant.llm import assemble_model
+from assistant.llm.local import assemble_model
 from assistant.service import Assistant
 
 from .conftest import CORPUS

@@ -66,7 +66,7 @@ def test_probe_is_only_used_with_its_own_model(tmp_path: Path, caplog) -> None:
 
 
 def test_the_packaged_probe_belongs_to_the_packaged_model() -> None:
-    from assistant.llm import MODEL_SHA256
+    from assistant.llm.local import MODEL_SHA256
 
     probe = Probe.load(MODEL_SHA256)
     assert probe is not None, f"{PROBE_PATH.name} missing or not for the packaged model"
@@ -172,7 +172,7 @@ def test_the_tap_reads_the_layer_and_leaves_the_model_alone(local_model) -> None
     for b, u in zip(after[: len(BACKED)], after[len(BACKED):], strict=True):
         assert b["probe"] > u["probe"]
     # a tap on two layers reads both in one pass; its top layer agrees with the single tap
-    from assistant.layertap import LayerTap
+    from assistant.llm.layertap import LayerTap
 
     tokens = local_model.llama.tokenize(b"Lynas makes magnets in Malaysia.", add_bos=False)
     top = max(probe.layers)

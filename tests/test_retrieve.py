@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.lexical import Bm25Index, normalize_numbers, tokenize
+from assistant.index.bm25 import Bm25Index, normalize_numbers, tokenize
 from assistant.models import Chunk, Filters, Passage
 from assistant.retrieve import (
     Fusion,
@@ -375,9 +375,9 @@ def test_real_retrieval_over_corpus(settings, embedder, tmp_path: Path) -> None:
     """Real model + real Chroma + real indexer over corpus/ plus dated, sourced copies."""
     import json
 
-    from assistant.indexer import Indexer
-    from assistant.manifest import Manifest
-    from assistant.store import Store
+    from assistant.index.indexer import Indexer
+    from assistant.index.manifest import Manifest
+    from assistant.index.store import Store
 
     lynas_file, other_file = sorted(CORPUS.glob("*.txt"))
     extra = tmp_path / "extra" / "dated.jsonl"

@@ -75,7 +75,7 @@ def test_ingest_ask_check_against_a_chroma_server(chroma_server: int, tmp_path: 
 def llm_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """``python -m llama_cpp.server`` with the packaged model on 127.0.0.1 (OpenAI API)."""
     pytest.importorskip("llama_cpp")
-    from assistant.llm import assemble_model
+    from assistant.llm.local import assemble_model
 
     base = Settings(_env_file=None)
     model = assemble_model(base.cache_dir)

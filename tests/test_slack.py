@@ -26,7 +26,6 @@ import httpx
 import pytest
 from slack_sdk import WebClient
 
-from assistant import slack_blocks as kit
 from assistant.config import Settings, reveal
 from assistant.feedback import FeedbackStore
 from assistant.models import (
@@ -42,7 +41,8 @@ from assistant.models import (
     Turn,
     Verdict,
 )
-from assistant.slack import (
+from assistant.slack import blocks as kit
+from assistant.slack.bot import (
     APOLOGY,
     PLACEHOLDER,
     RATE_LIMITED,
@@ -369,7 +369,7 @@ def test_check_prefix_in_a_mention_fact_checks(harness: Harness) -> None:
 def test_chain_failure_posts_a_short_apology_and_logs(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="assistant.slack")
+    caplog.set_level(logging.ERROR, logger="assistant.slack.bot")
     harness.event(mention("boom: break it"))
     harness.idle()
     updates = harness.fake.calls_to("chat.update")

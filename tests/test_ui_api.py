@@ -1,6 +1,6 @@
 """The page's handlers and its HTTP API.
 
-Fast tests drive :class:`assistant.ui.Page` with a fake assistant (tests/ui_fakes.py). The
+Fast tests drive :class:`assistant.ui.page.Page` with a fake assistant (tests/ui_fakes.py). The
 slow test launches the real ``python app.py`` (real embedding model, real Chroma in a temp
 dir, extractive answer writer) and drives it over loopback with ``gradio_client``.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import ui
+from assistant.ui import page as ui
 from assistant.errors import ConfigError
 from assistant.feedback import FeedbackStore
 from tests.conftest import CORPUS, REPO
@@ -117,7 +117,7 @@ def test_bad_date_is_a_friendly_message(page):
 
 def test_failure_shows_a_message_not_a_trace(settings, caplog):
     page = ui.Page(FakeAssistant(settings, fail=True))
-    with caplog.at_level(logging.ERROR, logger="assistant.ui"):
+    with caplog.at_level(logging.ERROR, logger="assistant.ui.page"):
         _, messages, _, conv, _ = _run_chat(page, "q", ui.Conversation())
     shown = messages[-1]["content"]
     assert "language model failed" in shown
@@ -335,4 +335,4 @@ def test_real_app_restart_reuses_the_index(tmp_path):
 
 def test_app_py_is_a_thin_entry_point():
     text = (REPO / "app.py").read_text()
-    assert "from assistant.ui import main" in text and len(text.splitlines()) < 10
+    assert "from assistant.ui.page import main" in text and len(text.splitlines()) < 10

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.factcheck import check_text, is_check_worthy, sections, split_claims
 from assistant.models import Chunk, Passage
 from assistant.verify import ChatJudge, LocalJudge, Scorer, Verifier
 from assistant.verify.evidence import is_doubtful, is_injection, missing_entities, proper_nouns
+from assistant.verify.factcheck import check_text, is_check_worthy, sections, split_claims
 from assistant.verify.features import (
     CHEAP,
     JUDGE,
@@ -595,7 +595,7 @@ def test_a_sentence_reporting_the_doubt_is_not_flagged_for_its_doubting_source()
 
 
 def test_a_single_pasted_sentence_is_always_checked():
-    from assistant.factcheck import split_claims
+    from assistant.verify.factcheck import split_claims
 
     assert split_claims("Malaysia lacks indigenous rare earth processing expertise.") == [
         "Malaysia lacks indigenous rare earth processing expertise."

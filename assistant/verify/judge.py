@@ -9,7 +9,7 @@ judge returns one of:
 - ``probe`` (local judge with the packaged model): a linear probe
   (:mod:`assistant.verify.probe`) on layer 16's hidden state at the prompt tokens the probe
   names (the claim's last token, the last prompt token), read through
-  :class:`assistant.layertap.LayerTap`. llama.cpp stops at that layer, so a call costs
+  :class:`assistant.llm.layertap.LayerTap`. llama.cpp stops at that layer, so a call costs
   ~0.6 of a full forward pass. Out of fold on the training splits it ranks claims as well
   as the Yes/No log-odds on SciFact and VitaminC and far better on HaluEval (AUC 0.99
   against 0.86; figures in the probe file's ``meta``).
@@ -82,7 +82,7 @@ def _clip(x: float) -> float:
 
 
 class LocalJudge:
-    """Judge on the shared :class:`assistant.llm.LocalModel` (holds ``model.lock`` per call)."""
+    """Judge on the shared :class:`~assistant.llm.local.LocalModel` (holds ``model.lock``)."""
 
     name = "local"
 

@@ -1,6 +1,6 @@
 """Block Kit formatting for the Slack bot: Answer / CheckReport records -> Slack messages.
 
-Pure functions, no Slack client and no I/O, so they are easy to test. ``assistant.slack``
+Pure functions, no Slack client and no I/O, so they are easy to test. ``assistant.slack.bot``
 posts what these return.
 
 What a reader sees for an answer:

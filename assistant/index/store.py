@@ -40,7 +40,7 @@ class ChromaEmbeddingFunction(EmbeddingFunction[Documents]):
 
     def __init__(self, embedder: Any = None) -> None:
         if embedder is None:  # rebuilt by Chroma from the collection config
-            from assistant.embed import Embedder
+            from assistant.index.embed import Embedder
 
             embedder = Embedder()
         self.embedder = embedder

@@ -202,7 +202,7 @@ class Gate:
         is measured on the question's own terms. ``relevance``: the passages' cross-encoder
         scores when the caller has them already (the chain's reranking). ``candidates``:
         the sentences that could hold the answer, best first
-        (:func:`assistant.extractive.answer_candidates`); the cross-encoder reads the first
+        (:func:`assistant.answer.rank.answer_candidates`); the cross-encoder reads the first
         :data:`ANSWER_SENTENCES` for ``answer_ce``."""
         terms = question_terms(question)
         words, initials = _haystack(passages)

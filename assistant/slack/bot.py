@@ -14,7 +14,7 @@ event's ``thread_ts`` or its ``ts``); a follow-up in a thread gets the thread's 
 messages as history (``conversations.replies``; the bot's own messages are assistant
 turns). While working it puts :eyes: on the question and a "Looking through the sources..."
 placeholder in the thread, which is then updated with the answer (Block Kit, see
-:mod:`assistant.slack_blocks`).
+:mod:`assistant.slack.blocks`).
 
 Robustness: Bolt acks first and the listeners run after the ack
 (``process_before_response=False``); the long work runs in a small job pool so that slow
@@ -57,11 +57,11 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from assistant import slack_blocks as kit
 from assistant.config import Settings, reveal
 from assistant.errors import ConfigError
 from assistant.feedback import FeedbackStore
 from assistant.models import Answer, Filters, Turn
+from assistant.slack import blocks as kit
 
 logger = logging.getLogger(__name__)
 

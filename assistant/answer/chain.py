@@ -9,7 +9,7 @@ it is plain Python because it streams status lines and keeps typed records.
 Design, against what a 1.5B model does when used naively (STACK.md):
 
 - Abstention is decided before the LLM is called by the learned answerability gate
-  (:mod:`assistant.gate`: cross-encoder relevance, sentence similarity and how much of the
+  (:mod:`assistant.answer.gate`: cross-encoder relevance, sentence similarity and how much of the
   question the passages cover, weighed by a fitted logistic regression). Below its
   threshold the answer is "The sources do not say ..." with the nearest sources, and no
   generation happens. After generation, an answer all of whose sentences the verifier
@@ -48,8 +48,9 @@ import numpy as np
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable
 
-from assistant.errors import ModelError
-from assistant.extractive import (
+from assistant.answer.gate import ANSWER_SENTENCES
+from assistant.answer.prompts import answer_prompt, source_line
+from assistant.answer.rank import (
     RELEVANCE_FLOOR,
     ScoredSentence,
     answer_candidates,
@@ -59,8 +60,8 @@ from assistant.extractive import (
     rank_sentences,
     words,
 )
-from assistant.gate import ANSWER_SENTENCES
-from assistant.llm import NOT_IN_SOURCES, citation_grammar
+from assistant.errors import ModelError
+from assistant.llm.local import NOT_IN_SOURCES, citation_grammar
 from assistant.models import (
     DOUBTING_ROLES,
     Answer,
@@ -72,7 +73,6 @@ from assistant.models import (
     StreamEvent,
     Turn,
 )
-from assistant.prompts import answer_prompt, source_line
 from assistant.rerank import rerank
 from assistant.text import split_sentences
 

@@ -174,10 +174,10 @@ class LocalModel:
         return MODEL_SHA256 if self._model_path is None else None
 
     def tap(self, layers: Sequence[int]) -> Any:
-        """The :class:`assistant.layertap.LayerTap` on ``layers`` of this model (one per model,
+        """The :class:`assistant.llm.layertap.LayerTap` on ``layers`` of this model (one per model,
         a second llama.cpp context on the same weights, made on first use; the answer
         writer's context never sees it). Call with :attr:`lock` held."""
-        from assistant.layertap import LayerTap
+        from assistant.llm.layertap import LayerTap
 
         if self._tap is None:
             self._tap = LayerTap(self.llama, layers)

@@ -43,7 +43,7 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import AssistantError, LoadError, StoreError
-from assistant.manifest import DONE, Entry, Manifest
+from assistant.index.manifest import DONE, Entry, Manifest
 from assistant.models import (
     Article,
     ArticleInfo,
@@ -65,7 +65,7 @@ _PIPELINE_FILES = ("text.py", "ingest")
 @cache
 def _pipeline_fingerprint() -> str:
     """Hash of the cleaning/chunking source code: a code change re-cleans every article."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parent.parent  # the assistant package
     h = hashlib.sha256()
     for name in _PIPELINE_FILES:
         p = root / name
@@ -229,7 +229,7 @@ class Indexer:
         prune: bool,
         progress: Callable[[IngestProgress], None] | None,
     ) -> IngestResult:
-        from assistant.ingest.loaders import load_inputs
+        from assistant.ingest.load import load_inputs
 
         t0 = time.perf_counter()
         run = _Run()
