@@ -15,6 +15,7 @@ and ``Citation.start``/``Citation.end`` index ``Chunk.text`` of the passage they
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -295,6 +296,22 @@ class StreamEvent:
     kind: str
     text: str = ""
     answer: Answer | None = None
+
+
+def final_answer(
+    events: Iterable[StreamEvent], on_event: Callable[[StreamEvent], None] | None = None
+) -> Answer:
+    """Drain an answer stream and return its Answer; ``on_event`` sees every event on the way.
+
+    The one drain of the project: the service, the chain and the faces all end a stream here.
+    Raises ``RuntimeError`` when the stream ends without an answer (a bug, not a user error).
+    """
+    for event in events:
+        if on_event is not None:
+            on_event(event)
+        if event.kind == "answer" and event.answer is not None:
+            return event.answer
+    raise RuntimeError("the answer stream ended without an answer")
 
 
 @dataclass(frozen=True)

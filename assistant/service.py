@@ -22,6 +22,7 @@ from assistant.models import (
     IngestResult,
     StreamEvent,
     Turn,
+    final_answer,
 )
 
 logger = logging.getLogger(__name__)
@@ -201,10 +202,7 @@ class Assistant:
         backend: str | None = None,
     ) -> Answer:
         """The verified, cited Answer."""
-        for event in self.ask_stream(question, history, filters, backend):
-            if event.kind == "answer" and event.answer is not None:
-                return event.answer
-        raise RuntimeError("the answer stream ended without an answer")
+        return final_answer(self.ask_stream(question, history, filters, backend))
 
     def check(self, text: str, filters: Filters = Filters()) -> CheckReport:
         """Fact-check mode: verdicts for each check-worthy claim of a pasted text."""

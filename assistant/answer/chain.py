@@ -72,6 +72,7 @@ from assistant.models import (
     Source,
     StreamEvent,
     Turn,
+    final_answer,
 )
 from assistant.rerank import rerank
 from assistant.text import split_sentences
@@ -317,10 +318,7 @@ class AnswerChain:
     def answer(
         self, question: str, history: Sequence[Turn] = (), filters: Filters = NO_FILTERS
     ) -> Answer:
-        for event in self.stream(question, history, filters):
-            if event.kind == "answer" and event.answer is not None:
-                return event.answer
-        raise RuntimeError("the answer stream ended without an answer")
+        return final_answer(self.stream(question, history, filters))
 
     def stream(
         self, question: str, history: Sequence[Turn] = (), filters: Filters = NO_FILTERS
