@@ -19,7 +19,7 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import AssistantError
-from assistant.models import Filters
+from assistant.models import Claim, Filters, StreamEvent, Turn, final_answer
 from assistant.service import Assistant
 
 logger = logging.getLogger("assistant")
@@ -124,13 +124,14 @@ def cmd_eval(args: argparse.Namespace, assistant: Assistant) -> int:
 
     items = load_items(args.file)
     settings = assistant.settings
-    if args.backend:  # the claim judge follows settings.backend, so rebuild with it
+    if args.backend:  # the claim judge follows settings.backend
         settings = settings.model_copy(update={"backend": args.backend})
-        assistant = Assistant(settings)
     with contextlib.ExitStack() as stack:
         if args.corpus:
             print(f"ingesting {', '.join(args.corpus)} into a temporary index", file=sys.stderr)
             assistant = stack.enter_context(temporary_assistant(settings, args.corpus))
+        elif args.backend:
+            assistant = assistant.with_backend(args.backend)
         progress = stack.enter_context(_progress_bar("eval", "item", args.quiet))
         report = evaluate(
             assistant, items, backend=args.backend, limit=args.limit, progress=progress,
@@ -156,7 +157,7 @@ def cmd_slack(args: argparse.Namespace, assistant: Assistant) -> int:
         update["backend"] = args.backend
     settings = assistant.settings.model_copy(update=update) if update else assistant.settings
     if args.backend:
-        assistant = Assistant(settings)
+        assistant = assistant.with_backend(args.backend)
     slack.run(settings, assistant)
     return 0
 
@@ -172,8 +173,8 @@ def cmd_check(args: argparse.Namespace, assistant: Assistant) -> int:
         text = sys.stdin.read()
     else:
         text = source
-    if args.backend and args.backend != assistant.settings.backend:
-        assistant = Assistant(assistant.settings.model_copy(update={"backend": args.backend}))
+    if args.backend:
+        assistant = assistant.with_backend(args.backend)
     report = assistant.check(text, _filters(args))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -192,7 +193,7 @@ def cmd_check(args: argparse.Namespace, assistant: Assistant) -> int:
     return 0
 
 
-def _flag(claim: Any) -> str | None:
+def _flag(claim: Claim) -> str | None:
     """One line for an answer sentence the sources do not back, else None."""
     if not claim.citations:
         return f"! not cited: {claim.text}"
@@ -206,30 +207,26 @@ def _flag(claim: Any) -> str | None:
 
 
 def cmd_ask(args: argparse.Namespace, assistant: Assistant) -> int:
-    from assistant.models import Turn
-
-    if args.backend and args.backend != assistant.settings.backend:
-        assistant = Assistant(assistant.settings.model_copy(update={"backend": args.backend}))
+    if args.backend:
+        assistant = assistant.with_backend(args.backend)
     history = [Turn("user", q) for q in (args.after or [])]
     live = sys.stdout.isatty() and not args.json
-    answer = None
-    streamed = ""
-    for event in assistant.ask_stream(args.question, history, _filters(args)):
+    streamed: list[str] = []
+
+    def show(event: StreamEvent) -> None:
         if event.kind == "status" and not args.json:
             print(f"... {event.text}", file=sys.stderr)
         elif event.kind == "token" and live:
-            streamed += event.text
+            streamed.append(event.text)
             print(event.text, end="", flush=True)
-        elif event.kind == "answer":
-            answer = event.answer
-    if answer is None:
-        raise AssistantError("no answer was produced")
+
+    answer = final_answer(assistant.ask_stream(args.question, history, _filters(args)), show)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))
         return 0
     if live:
         print()
-    if not live or streamed.strip() != answer.text.strip():
+    if not live or "".join(streamed).strip() != answer.text.strip():
         print(answer.text)
     if answer.notice:
         print(f"note: {answer.notice}")
@@ -243,7 +240,7 @@ def cmd_ask(args: argparse.Namespace, assistant: Assistant) -> int:
     if answer.sources:
         print()
         print("Nearest sources:" if answer.abstained else "Sources:")
-    cited = {c.number for c in answer.citations}
+    cited = answer.cited_numbers()
     for src in answer.sources:
         if not answer.abstained and cited and src.number not in cited:
             continue
@@ -252,9 +249,8 @@ def cmd_ask(args: argparse.Namespace, assistant: Assistant) -> int:
         if c.section:
             meta.append(f"section \"{c.section}\" ({c.role})")
         print(f"[{src.number}] {c.title} ({', '.join(meta)})" + (f" <{c.url}>" if c.url else ""))
-        for cit in answer.citations:
-            if cit.number == src.number:
-                print(f'    "{cit.quote}"')
+        for cit in answer.citations_for(src.number):
+            print(f'    "{cit.quote}"')
     return 0
 
 

@@ -1,7 +1,8 @@
 """Our exceptions. Raised inside the package, translated once at the edges.
 
 The CLI turns an ``AssistantError`` into a one-line message and a non-zero exit code; the
-page and the Slack bot show a short friendly message and log the exception.
+page and the Slack bot show :func:`user_message` (the one wording of our errors for people)
+and log the exception.
 """
 
 from __future__ import annotations
@@ -34,3 +35,31 @@ class ModelError(AssistantError):
 
 class GenerationError(AssistantError):
     """The LLM backend failed while answering or judging."""
+
+
+def user_message(exc: BaseException) -> str:
+    """The one translation of an error for people: what a reader sees instead of a trace.
+
+    Our own errors say what happened and what to do; anything else gets a generic line (the
+    caller logs the details). ``user_message(ConfigError("bad date")) -> "bad date"``.
+    """
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, ModelError):
+        return (
+            "The language model could not be loaded, so no answer was written. "
+            "Choose the extractive answer writer, or ask an administrator to check the model "
+            "installation."
+        )
+    if isinstance(exc, GenerationError):
+        return (
+            "The language model failed while answering. Please try again, or choose the "
+            "extractive answer writer."
+        )
+    if isinstance(exc, StoreError):
+        return "The article index could not be read. Please try again in a moment."
+    if isinstance(exc, LoadError):
+        return f"{exc.origin}: {exc.reason}"
+    if isinstance(exc, AssistantError):
+        return str(exc) or "The request could not be completed."
+    return "Something went wrong on our side; the details were logged. Please try again."

@@ -6,8 +6,10 @@ an optional comment, which face it came from (``web``/``slack``), an optional us
 timestamp - and export the rows as CSV or JSON for whoever reviews them.
 
 ``FeedbackStore(settings.feedback_path).add(answer, "down", comment="wrong year")`` returns
-the row id; ``set_comment(row_id, text)`` adds a comment to a row later (the page lets a
-reader rate first and explain afterwards); ``export("csv")`` returns the whole table as text.
+the row id; ``rate(answer, rating, previous=row_id)`` is the rule the faces share (a second
+click by the same reader on the same answer changes that row instead of adding one);
+``set_comment(row_id, text)`` adds a comment to a row later (the page lets a reader rate
+first and explain afterwards); ``export("csv")`` returns the whole table as text.
 
 Compromises: one connection per call (SQLite, WAL mode) so that the page's worker threads
 never share a connection; the verdicts and sources are snapshots of what the reader saw, not
@@ -212,6 +214,30 @@ class FeedbackStore:
             cur = conn.execute("UPDATE feedback SET rating = ? WHERE id = ?", (rating, row_id))
             if cur.rowcount == 0:
                 raise StoreError(f"no feedback row {row_id}")
+
+    def rate(
+        self,
+        answer: Answer,
+        rating: str,
+        previous: int | None = None,
+        comment: str = "",
+        face: str = "web",
+        user: str = "",
+    ) -> int:
+        """The feedback rule of every face: a reader's first click on an answer adds a row;
+        a later click by the same reader on the same answer (``previous``: the row id that
+        first click returned) changes that row's rating instead, and its comment when
+        ``comment`` is not blank. Returns the row id to remember for the next click.
+
+        The caller keeps the ``(answer, reader) -> row`` map: a page tab keys it by chat
+        message, the Slack bot by (button value, user).
+        """
+        if previous is None:
+            return self.add(answer, rating, comment, face=face, user=user)
+        self.set_rating(previous, rating)
+        if comment.strip():
+            self.set_comment(previous, comment)
+        return previous
 
     def rows(self) -> list[FeedbackRecord]:
         """Every row, oldest first."""

@@ -11,8 +11,8 @@ evidence, so it orders the retrieved passages (:func:`rerank`: the answer chain 
 best ``top_k`` of a pool of ``RERANK_POOL``) and feeds the answerability gate, never the
 claim checker.
 
-Compromise: one onnxruntime thread (about 19 ms a pair on these CPUs) so that it never
-competes with llama.cpp for the two cores; pairs are cut to 256 tokens.
+Compromise: one onnxruntime thread so that it never competes with llama.cpp for the CPU
+cores (slower per pair); pairs are cut to 256 tokens.
 """
 
 from __future__ import annotations

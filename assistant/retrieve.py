@@ -2,31 +2,12 @@
 
 Job: ``Retriever.retrieve(question, k, filters, mode) -> list[Passage]``. In ``hybrid`` mode
 the question is embedded and the store returns ``settings.candidates`` nearest chunks; BM25
-returns as many; the two candidate lists are fused (:func:`fuse`), near-duplicate passages
-are merged into the best of them (:func:`merge_near_duplicates`), and the top ``k`` are
-picked with at most ``ceil(k / 2)`` from one article while other articles have candidates
-(:func:`diversify`). The pure functions are shared with ``bench/retrieval.py`` so that the
-figures below measure this very code.
-
-Fusion choice (``bench/retrieval.py --tune --variants``, one run: whole documents as units,
-real Chroma, 30 candidates per retriever, nDCG@10; "hybrid" is this Retriever, the other
-fused columns are fusion alone on the same candidates):
-
-    set (queries)               dense  bm25   hybrid | rrf .5  minmax .5  zscore .5  zscore .6
-    scifact train (323, tune)   0.823  0.825  0.862  | 0.847   0.864      0.866      0.862
-    beir scifact (50)           0.785  0.825  0.852  | 0.845   0.862      0.862      0.852
-    beir msmarco (43)           0.795  0.723  0.795  | 0.794   0.787      0.783      0.801
-    scifact dev, cited (300)    0.786  0.815  0.839  | 0.824   0.839      0.843      0.839
-    scifact dev, evidence (188) 0.887  0.925  0.934  | 0.919   0.936      0.934      0.934
-
-Plain RRF (k=60) loses the size of a score gap and trails score fusion on the SciFact sets
-(and ties dense on MS MARCO); a convex combination of z-scored candidate scores wins on the
-tuning set (SciFact train claims, disjoint from the test claims). Its dense weight is 0.6,
-not the tuning set's 0.5: at 0.5 hybrid falls below dense on MS MARCO (0.783 vs 0.795),
-where the embedding model is in-domain and BM25 weak - that weight was chosen with the MS
-MARCO figures in view, so treat the MS MARCO row as optimistic. Near-duplicate merging
-costs MS MARCO 0.006 (it holds syndicated copies that are all judged relevant, and we
-show one with its copies listed): hybrid only ties dense there.
+returns as many; the two candidate lists are fused (:func:`fuse`: a convex combination of
+z-scored candidate scores, dense weight 0.6), near-duplicate passages are merged into the
+best of them (:func:`merge_near_duplicates`), and the top ``k`` are picked with at most
+``ceil(k / 2)`` from one article while other articles have candidates (:func:`diversify`).
+The pure functions are shared with ``bench/retrieval.py`` so that its figures measure this
+very code (the fusion choice and its measurements: ``docs/notes/ingest-index-verify.md``).
 
 Filters apply to both sides: the store turns them into a Chroma ``where``; the BM25 side
 gets the allow-list of chunk ids whose metadata pass :func:`matches` (the same rules:

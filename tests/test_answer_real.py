@@ -106,7 +106,7 @@ def test_planted_instruction_does_not_change_the_answer(assistant, tmp_path) -> 
 def test_grammar_forces_cited_sentences_even_when_asked_not_to(local_model) -> None:
     """The constrained decoder's output always has the grammar's shape: here the prompt asks
     for uncited prose and a citation number that is not allowed."""
-    from assistant.llm.local import citation_grammar
+    from assistant.answer.citations import citation_grammar
 
     messages = [
         {"role": "system", "content": "You are a helpful assistant."},

@@ -15,13 +15,8 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from assistant.answer.chain import (
-    AnswerChain,
-    _StreamFilter,
-    condense,
-    does_not_say,
-    parse_answer,
-)
+from assistant.answer.chain import AnswerChain, condense, does_not_say
+from assistant.answer.citations import StreamFilter, citation_grammar, parse_answer
 from assistant.answer.gate import (
     ANSWER_SENTENCES,
     NO_SENTENCE,
@@ -30,11 +25,11 @@ from assistant.answer.gate import (
     expand_initials,
     question_terms,
 )
-from assistant.answer.rank import answer_candidates, cite, looks_like_injection, rank_sentences
+from assistant.answer.rank import answer_candidates, cite, rank_sentences
 from assistant.config import Settings
 from assistant.errors import ModelError
-from assistant.llm.local import citation_grammar
 from assistant.models import Chunk, Filters, Passage, Turn, Verdict
+from assistant.text import looks_like_injection
 
 PAHANG = (
     "Prime Minister Anwar Ibrahim told Parliament this week that Kuala Lumpur and Seoul have "
@@ -150,11 +145,11 @@ def test_parse_answer_attaches_trailing_markers() -> None:
 
 
 def test_stream_filter_never_shows_invalid_markers() -> None:
-    flt = _StreamFilter(2)
+    flt = StreamFilter(2)
     pieces = ["Lynas ", "makes ", "magnets [", "1", "][", "9", "]. ", "More [2]."]
     shown = "".join(flt.feed(p) for p in pieces) + flt.flush()
     assert shown == "Lynas makes magnets [1]. More [2]."
-    flt = _StreamFilter(2)
+    flt = StreamFilter(2)
     assert "".join(flt.feed(p) for p in ["NOT", "_IN", "_SOURCES"]) + flt.flush() == ""
     assert flt.abstain
 

@@ -19,9 +19,20 @@ from pathlib import Path
 
 import pytest
 
-from assistant.eval import run as ev
 from assistant.config import Settings
 from assistant.errors import LoadError
+from assistant.eval.facts import key_facts
+from assistant.eval.items import ClaimItem, Item, QuestionItem, Quote, load_items
+from assistant.eval.metrics import (
+    baseline_predictions,
+    bootstrap_cis,
+    claim_metrics,
+    expected_calibration_error,
+    question_metrics,
+)
+from assistant.eval.report import Report, summary_table
+from assistant.eval.run import EvalProgress, evaluate, temporary_assistant
+from assistant.eval.score import ClaimResult, score_question
 from assistant.models import (
     Answer,
     CheckReport,
@@ -31,6 +42,7 @@ from assistant.models import (
     IngestResult,
     Passage,
     Source,
+    Turn,
     Verdict,
 )
 
@@ -42,9 +54,9 @@ B = "003_189b76db5b34766f"
 
 # ---- the dev set --------------------------------------------------------------------------
 def test_dev_set_has_enough_items_of_every_kind() -> None:
-    items = ev.load_items(DEV)
-    questions = [i for i in items if isinstance(i, ev.QuestionItem)]
-    claims = [i for i in items if isinstance(i, ev.ClaimItem)]
+    items = load_items(DEV)
+    questions = [i for i in items if isinstance(i, QuestionItem)]
+    claims = [i for i in items if isinstance(i, ClaimItem)]
     assert len(questions) >= 25 and len(claims) >= 25
     unanswerable = [q for q in questions if not q.answerable]
     assert len(unanswerable) >= 5
@@ -62,9 +74,9 @@ def test_dev_set_has_enough_items_of_every_kind() -> None:
 
 
 def test_every_gold_answer_satisfies_its_own_key_facts() -> None:
-    for q in ev.load_items(DEV):
-        if isinstance(q, ev.QuestionItem) and q.answerable:
-            facts = ev.key_facts(q.answer, q.key_facts)
+    for q in load_items(DEV):
+        if isinstance(q, QuestionItem) and q.answerable:
+            facts = key_facts(q.answer, q.key_facts)
             assert facts, q.id
             assert all(f.found_in(q.answer) for f in facts), q.id
 
@@ -79,8 +91,8 @@ def test_every_quote_is_verbatim_in_the_cleaned_article() -> None:
         assert not isinstance(raw, Exception), raw
         articles[raw.id] = prepare(raw).text
     assert {A, B} <= set(articles)
-    for item in ev.load_items(DEV):
-        if isinstance(item, ev.QuestionItem):
+    for item in load_items(DEV):
+        if isinstance(item, QuestionItem):
             pairs = [(x.article_id, x.quote) for x in item.supporting_quotes]
         else:
             pairs = [(item.article_id, item.evidence_quote)] if item.article_id else []
@@ -92,10 +104,10 @@ def test_bad_evaluation_lines_name_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"kind": "claim", "id": "c1", "claim": "x", "label": "true"}\n')
     with pytest.raises(LoadError, match=r"bad.jsonl:1"):
-        ev.load_items(path)
+        load_items(path)
     path.write_text('{"kind": "question", "id": "q", "question": "?", "answer": "a"}\n' * 2)
     with pytest.raises(LoadError, match="duplicate id"):
-        ev.load_items(path)
+        load_items(path)
 
 
 # ---- the answer-correctness rule ---------------------------------------------------------
@@ -117,16 +129,16 @@ def test_bad_evaluation_lines_name_file_and_line(tmp_path: Path) -> None:
     ],
 )
 def test_key_fact_rule(gold: str, answer: str, ok: bool) -> None:
-    facts = ev.key_facts(gold)
+    facts = key_facts(gold)
     assert all(f.found_in(answer) for f in facts) is ok
 
 
 def test_sentence_openers_are_not_names() -> None:
-    assert [f.text for f in ev.key_facts("Near the Kuantan facility of Lynas.")] == [
+    assert [f.text for f in key_facts("Near the Kuantan facility of Lynas.")] == [
         "Kuantan",
         "Lynas",
     ]
-    assert [f.kind for f in ev.key_facts("This week.")] == ["word"]
+    assert [f.kind for f in key_facts("This week.")] == ["word"]
 
 
 # ---- a fake assistant over real corpus text --------------------------------------------------
@@ -192,28 +204,28 @@ class FakeAssistant:
                            timings={"retrieve": 0.01, "verify": 0.3})
 
 
-def _items() -> list[ev.Item]:
+def _items() -> list[Item]:
     return [
-        ev.QuestionItem("q1", "How many tonnes?", "3,000 tonnes a year.", (A,),
-                        (ev.Quote(A, "targets 3,000 tonnes of neodymium-iron-boron"),)),
-        ev.QuestionItem("q2", "Who is the local partner?", "Khazanah Nasional.", (B,),
-                        (ev.Quote(B, "Khazanah Nasional tipped as the local partner"),)),
-        ev.QuestionItem("q3", "What is the CEO's name?", "not in the sources"),
-        ev.QuestionItem("q4", "Which month?", "July.", (A,), (ev.Quote(A, "July memorandum"),),
-                        history=(ev.Turn("user", "Who?"), ev.Turn("assistant", "Lynas [1]."))),
-        ev.ClaimItem("c1", "s claim A", "supported", A, "x"),
-        ev.ClaimItem("c2", "c claim", "contradicted", B, "x"),  # predicted right, no evidence
-        ev.ClaimItem("c3", "s claim", "unsupported"),  # predicted supported: a false positive
-        ev.ClaimItem("c4", "u claim A", "contradicted", A, "x"),
+        QuestionItem("q1", "How many tonnes?", "3,000 tonnes a year.", (A,),
+                        (Quote(A, "targets 3,000 tonnes of neodymium-iron-boron"),)),
+        QuestionItem("q2", "Who is the local partner?", "Khazanah Nasional.", (B,),
+                        (Quote(B, "Khazanah Nasional tipped as the local partner"),)),
+        QuestionItem("q3", "What is the CEO's name?", "not in the sources"),
+        QuestionItem("q4", "Which month?", "July.", (A,), (Quote(A, "July memorandum"),),
+                        history=(Turn("user", "Who?"), Turn("assistant", "Lynas [1]."))),
+        ClaimItem("c1", "s claim A", "supported", A, "x"),
+        ClaimItem("c2", "c claim", "contradicted", B, "x"),  # predicted right, no evidence
+        ClaimItem("c3", "s claim", "unsupported"),  # predicted supported: a false positive
+        ClaimItem("c4", "u claim A", "contradicted", A, "x"),
     ]
 
 
 def test_evaluate_scores_the_fake_run() -> None:
     fake = FakeAssistant()
-    seen: list[ev.EvalProgress] = []
-    report = ev.evaluate(fake, _items(), backend="extractive", progress=seen.append)
+    seen: list[EvalProgress] = []
+    report = evaluate(fake, _items(), backend="extractive", progress=seen.append)
     assert [p.done for p in seen] == list(range(1, 9)) and seen[-1].total == 8
-    assert fake.asked[3][1] == (ev.Turn("user", "Who?"), ev.Turn("assistant", "Lynas [1]."))
+    assert fake.asked[3][1] == (Turn("user", "Who?"), Turn("assistant", "Lynas [1]."))
     assert fake.asked[0][2] == "extractive"
     qm = report.question_metrics
     assert qm["answerable"] == 3 and qm["unanswerable"] == 1
@@ -263,7 +275,7 @@ def test_evaluate_scores_the_fake_run() -> None:
     assert lat["question"]["generate"]["median_s"] == pytest.approx(0.2)
     assert lat["claim"]["verify"]["p95_s"] == pytest.approx(0.3)
     assert {"total", "retrieve", "generate", "verify"} <= set(lat["question"])
-    table = ev.summary_table(report)
+    table = summary_table(report)
     for word in ("recall@5", "MRR", "balanced accuracy", "p95", "contradicted", "citation"):
         assert word in table
     assert len(table.splitlines()) < 45  # one screen
@@ -275,7 +287,7 @@ def test_evaluate_scores_the_fake_run() -> None:
 
 
 def test_limit_keeps_first_questions_and_claims() -> None:
-    report = ev.evaluate(FakeAssistant(), _items(), limit=1)
+    report = evaluate(FakeAssistant(), _items(), limit=1)
     assert [q.id for q in report.questions] == ["q1"] and [c.id for c in report.claims] == ["c1"]
 
 
@@ -288,7 +300,7 @@ def test_assistant_errors_are_recorded_and_the_run_goes_on() -> None:
                 raise GenerationError("backend down")
             return super().ask(question, history, filters, backend)
 
-    report = ev.evaluate(Failing(), _items())
+    report = evaluate(Failing(), _items())
     assert report.questions[0].error.startswith("GenerationError")
     assert report.question_metrics["errors"] == 1 and len(report.questions) == 4
 
@@ -301,7 +313,7 @@ def test_temporary_assistant_never_uses_index_or_server(tmp_path: Path) -> None:
         return FakeAssistant(s)
 
     base = Settings(_env_file=None, index_dir=tmp_path / "mine", chroma_host="10.0.0.1")
-    with ev.temporary_assistant(base, ["corpus"], factory=factory) as a:
+    with temporary_assistant(base, ["corpus"], factory=factory) as a:
         assert a.ingested == ["corpus"]
         tmp_index = made[0].index_dir
         assert tmp_index.parent.exists() and made[0].chroma_host is None
@@ -387,15 +399,15 @@ def test_optional_fields_are_parsed_and_kept(tmp_path: Path) -> None:
         {"kind": "claim", "id": "c2", "claim": "Borealis opened a plant.", "label": "supported"},
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    q, c1, c2 = ev.load_items(path)
-    assert isinstance(q, ev.QuestionItem) and isinstance(c1, ev.ClaimItem)
+    q, c1, c2 = load_items(path)
+    assert isinstance(q, QuestionItem) and isinstance(c1, ClaimItem)
     assert q.tags == ("place", "entity") and q.note == "invented"
     assert q.paraphrase == "Which town hosts the Borealis plant?"
     assert c1.perturbation == "place" and c1.note == "town swapped"
-    assert isinstance(c2, ev.ClaimItem) and c2.perturbation == "" and c2.note == ""
+    assert isinstance(c2, ClaimItem) and c2.perturbation == "" and c2.note == ""
     path.write_text(json.dumps({**rows[0], "tags": "place"}))
     with pytest.raises(LoadError, match="tags must be a list"):
-        ev.load_items(path)
+        load_items(path)
 
 
 def test_paraphrase_is_asked_only_when_asked_for_and_present() -> None:
@@ -404,22 +416,22 @@ def test_paraphrase_is_asked_only_when_asked_for_and_present() -> None:
         _items()[1],  # no paraphrase: its question is asked
     ]
     fake = FakeAssistant()
-    report = ev.evaluate(fake, items, use_paraphrase=True)
+    report = evaluate(fake, items, use_paraphrase=True)
     assert [a[0] for a in fake.asked] == ["What is the yearly magnet target?",
                                          "Who is the local partner?"]
     assert report.questions[0].asked == "What is the yearly magnet target?"
     assert report.questions[0].question == "How many tonnes?"
     assert report.questions[0].abstained  # the fake knows "tonnes" only
     assert report.meta["paraphrase"] is True and report.meta["paraphrased"] == 1
-    assert "paraphrase" in ev.summary_table(report)
+    assert "paraphrase" in summary_table(report)
     plain = FakeAssistant()
-    report = ev.evaluate(plain, items)
+    report = evaluate(plain, items)
     assert [a[0] for a in plain.asked] == ["How many tonnes?", "Who is the local partner?"]
     assert report.meta["paraphrase"] is False and report.meta["paraphrased"] == 0
 
 
 # ---- citation precision per sentence-citation pair ------------------------------------------
-def _invented_answer() -> tuple[ev.QuestionItem, Answer]:
+def _invented_answer() -> tuple[QuestionItem, Answer]:
     """Borealis Magnetics (invented): five sentences, three sources, one invalid number."""
     p1 = _chunk("x", 0, "Borealis Magnetics plans 1,200 tonnes a year at its Varden site, "
                         "the company said on Monday.")
@@ -448,37 +460,37 @@ def _invented_answer() -> tuple[ev.QuestionItem, Answer]:
     ]
     answer = Answer(question="How much?", text=" ".join(c.text for c in claims), claims=claims,
                     sources=sources, invalid_citations=[7], backend="fake")
-    item = ev.QuestionItem("b1", "How much will Borealis make, and where?",
+    item = QuestionItem("b1", "How much will Borealis make, and where?",
                            "1,200 tonnes at Varden.", ("x",),
-                           (ev.Quote("x", "Borealis Magnetics plans 1,200 tonnes a year at its "
+                           (Quote("x", "Borealis Magnetics plans 1,200 tonnes a year at its "
                                           "Varden site"),))
     return item, answer
 
 
 def test_citation_pairs_are_scored_one_by_one() -> None:
     item, answer = _invented_answer()
-    res = ev.score_question(item, answer, 0.1)
+    res = score_question(item, answer, 0.1)
     # pairs: s1 x2 (1 precise), s2, s3, s4, s5 (precise), invalid [7] -> 2 / 7
     assert (res.pairs, res.pairs_precise, res.sentences_backed, res.sentences) == (7, 2, 2, 5)
     # marker rule: distinct [1] [2] [3] + [7]; [1] holds the quote, [3] names Varden
     assert (res.cited, res.cited_precise, res.sentences_cited) == (4, 2, 4)
-    qm = ev.question_metrics([res])
+    qm = question_metrics([res])
     assert qm["citation_precision"] == pytest.approx(2 / 7)
     assert qm["citation_recall"] == pytest.approx(2 / 5)
     assert qm["citation_marker_precision"] == pytest.approx(2 / 4)
     assert qm["citation_marker_recall"] == pytest.approx(4 / 5)
     # without gold quotes only rule (b) is left: s1's [1] and s2's [3] (numbered evidence)
-    bare = ev.score_question(dataclasses.replace(item, supporting_quotes=()), answer, 0.1)
+    bare = score_question(dataclasses.replace(item, supporting_quotes=()), answer, 0.1)
     assert (bare.pairs, bare.pairs_precise, bare.sentences_backed) == (7, 2, 2)
     # an abstained answer or an unanswerable item has no pairs
-    refused = ev.score_question(item, dataclasses.replace(answer, abstained=True), 0.1)
-    unanswerable = ev.score_question(dataclasses.replace(item, answer="not in the sources"),
+    refused = score_question(item, dataclasses.replace(answer, abstained=True), 0.1)
+    unanswerable = score_question(dataclasses.replace(item, answer="not in the sources"),
                                      answer, 0.1)
     assert refused.pairs == unanswerable.pairs == 0
 
 
 # ---- claim metrics ------------------------------------------------------------------------
-def _invented_claims() -> list[ev.ClaimResult]:
+def _invented_claims() -> list[ClaimResult]:
     """(claim, gold, predicted, confidence, evidence quotes, perturbation); invented firms."""
     rows = [
         ("Borealis opened Varden plant.", "supported", "supported", 0.95,
@@ -501,7 +513,7 @@ def _invented_claims() -> list[ev.ClaimResult]:
          "unsupported", "supported", 0.91, ["Borealis denied merger talks."], ""),
     ]
     return [
-        ev.ClaimResult(id=f"c{i}", claim=claim, label=gold, predicted=pred, confidence=conf,
+        ClaimResult(id=f"c{i}", claim=claim, label=gold, predicted=pred, confidence=conf,
                        verdicts=1, evidence_quotes=quotes, perturbation=pert)
         for i, (claim, gold, pred, conf, quotes, pert) in enumerate(rows, 1)
     ]
@@ -509,7 +521,7 @@ def _invented_claims() -> list[ev.ClaimResult]:
 
 def test_claim_metrics_hand_computed() -> None:
     rows = _invented_claims()
-    cm = ev.claim_metrics(rows)
+    cm = claim_metrics(rows)
     # TPR 2/3; not-supported predicted for 3 of the 5 others
     assert cm["balanced_accuracy"] == pytest.approx((2 / 3 + 3 / 5) / 2)
     assert cm["accuracy_3way"] == pytest.approx(4 / 8)
@@ -533,21 +545,21 @@ def test_claim_metrics_hand_computed() -> None:
     assert rel[9]["accuracy"] == pytest.approx(0.5) and rel[9]["bin"] == [0.9, 1.0]
     assert rel[6]["n"] == 2 and rel[6]["confidence"] == pytest.approx(0.635)
     # a claim without a verdict has no confidence and stays out of the ECE
-    no_verdict = ev.ClaimResult(id="c9", claim="x", label="supported")
-    assert ev.expected_calibration_error([*rows, no_verdict]) == pytest.approx(ece)
-    assert ev.expected_calibration_error([no_verdict]) is None
+    no_verdict = ClaimResult(id="c9", claim="x", label="supported")
+    assert expected_calibration_error([*rows, no_verdict]) == pytest.approx(ece)
+    assert expected_calibration_error([no_verdict]) is None
 
 
 def test_claim_baselines_hand_computed() -> None:
     rows = _invented_claims()
     # words 4 5 6 8 10 7 5 12 -> median 6.5; supported: c1 c2 c3 c7
     # claim-in-evidence supported: c1 c2 c3 c5 c7 (c4 has no quotes, c6 says July, c8 no)
-    assert ev.baseline_predictions(rows) == {
+    assert baseline_predictions(rows) == {
         "claim_length": ["supported"] * 3 + ["unsupported"] * 3 + ["supported", "unsupported"],
         "claim_in_evidence": ["supported"] * 3 + ["unsupported", "supported", "unsupported",
                                                   "supported", "unsupported"],
     }
-    base = ev.claim_metrics(rows)["baselines"]
+    base = claim_metrics(rows)["baselines"]
     length, in_ev = base["claim_length"], base["claim_in_evidence"]
     assert length["balanced_accuracy"] == pytest.approx((1 + 4 / 5) / 2)
     assert length["macro_f1"] == pytest.approx((6 / 7 + 0 + 2 / 6) / 3)
@@ -560,23 +572,23 @@ def test_claim_baselines_hand_computed() -> None:
 
 
 def test_figures_per_perturbation() -> None:
-    by = ev.claim_metrics(_invented_claims())["by_perturbation"]
+    by = claim_metrics(_invented_claims())["by_perturbation"]
     assert list(by) == ["added_figure", "negation", "none", "number"]  # "" is left out
     assert by["number"] == pytest.approx({
         "n": 2, "accuracy_3way": 0.5, "predicted_supported": 0.0,
         "predicted_contradicted": 0.5, "predicted_unsupported": 0.5})
     assert by["negation"]["accuracy_3way"] == 0.0 and by["negation"]["predicted_supported"] == 1
     assert by["none"]["n"] == 2 and by["none"]["accuracy_3way"] == 1.0
-    report = ev.Report(backend="fake", claims=_invented_claims(),
-                       claim_metrics=ev.claim_metrics(_invented_claims()))
-    table = ev.summary_table(report)
+    report = Report(backend="fake", claims=_invented_claims(),
+                       claim_metrics=claim_metrics(_invented_claims()))
+    table = summary_table(report)
     assert "by perturbation" in table and re.search(r"negation +1 +0\.000 +1\.000", table)
 
 
 def test_figures_per_tag() -> None:
     tags = [("numeric", "multi"), ("entity", "multi"), ("unanswerable",), ("date", "follow-up")]
     items = [dataclasses.replace(q, tags=t) for q, t in zip(_items()[:4], tags, strict=True)]
-    report = ev.evaluate(FakeAssistant(), items)
+    report = evaluate(FakeAssistant(), items)
     by = report.question_metrics["by_tag"]
     assert list(by) == ["date", "entity", "follow-up", "multi", "numeric", "unanswerable"]
     assert by["multi"] == pytest.approx({"n": 2, "answer_correct": 0.5, "abstain_rate": None,
@@ -585,7 +597,7 @@ def test_figures_per_tag() -> None:
                                   "false_refusal_rate": None, "recall_at_5": None}
     assert by["follow-up"]["false_refusal_rate"] == 1.0 and by["numeric"]["answer_correct"] == 1
     assert report.questions[0].tags == ["numeric", "multi"]
-    table = ev.summary_table(report)
+    table = summary_table(report)
     assert "by tag" in table and re.search(r"unanswerable +1 +- +1\.000 +- +-", table)
 
 
@@ -597,17 +609,17 @@ def test_bootstrap_intervals() -> None:
     def never(xs: Sequence[float]) -> float | None:
         return None
 
-    cis = ev.bootstrap_cis([0.0, 1.0], {"mean": mean, "never": never})
+    cis = bootstrap_cis([0.0, 1.0], {"mean": mean, "never": never})
     # resample means are 0, 0.5, 1 (1/4, 1/2, 1/4): the 2.5th/97.5th percentiles are 0 and 1
     assert cis == {"mean": [0.0, 1.0], "never": None}
-    assert ev.bootstrap_cis([0.7] * 5, {"mean": mean}) == {"mean": [pytest.approx(0.7)] * 2}
-    assert ev.bootstrap_cis([], {"mean": mean}) == {"mean": None}
+    assert bootstrap_cis([0.7] * 5, {"mean": mean}) == {"mean": [pytest.approx(0.7)] * 2}
+    assert bootstrap_cis([], {"mean": mean}) == {"mean": None}
     rows = [float(i % 3 == 0) for i in range(30)]
-    first = ev.bootstrap_cis(rows, {"mean": mean})
-    assert first == ev.bootstrap_cis(rows, {"mean": mean})  # fixed seed: the same interval
+    first = bootstrap_cis(rows, {"mean": mean})
+    assert first == bootstrap_cis(rows, {"mean": mean})  # fixed seed: the same interval
     lo, hi = first["mean"] or (0.0, 0.0)
     assert lo < 10 / 30 < hi
-    cm = ev.claim_metrics(_invented_claims())
+    cm = claim_metrics(_invented_claims())
     for key in ("balanced_accuracy", "macro_f1", "contradicted_recall", "accuracy_3way", "ece"):
         lo, hi = cm[f"{key}_ci"]
         assert lo <= hi, key

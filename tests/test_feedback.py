@@ -46,6 +46,26 @@ def test_comment_and_rating_updates(tmp_path):
         store.set_comment(row + 1, "x")
 
 
+def test_rate_second_click_updates_the_first_row(tmp_path):
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    answer = make_answer("q")
+    row = store.rate(answer, "up", face="slack", user="U1")
+    assert store.rate(answer, "down", previous=row, face="slack", user="U1") == row
+    other = store.rate(answer, "up", face="slack", user="U2")  # another reader: a new row
+    assert other != row
+    [first, second] = store.rows()
+    assert (first.rating, first.user, first.comment) == ("down", "U1", "")
+    assert (second.rating, second.user) == ("up", "U2")
+    # a comment given with a later click replaces the row's comment; a blank one keeps it
+    store.rate(answer, "up", previous=row, comment=" wrong year ")
+    store.rate(answer, "up", previous=row, comment="  ")
+    assert store.rows()[0].comment == "wrong year"
+    with pytest.raises(StoreError):
+        store.rate(answer, "up", previous=other + 1)
+    with pytest.raises(ValueError):
+        store.rate(answer, "meh", previous=row)
+
+
 @pytest.mark.parametrize("kwargs", [{"rating": "meh"}, {"rating": "up", "face": "email"}])
 def test_rejects_bad_values(tmp_path, kwargs):
     with pytest.raises(ValueError):

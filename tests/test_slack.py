@@ -42,16 +42,10 @@ from assistant.models import (
     Verdict,
 )
 from assistant.slack import blocks as kit
-from assistant.slack.bot import (
-    APOLOGY,
-    PLACEHOLDER,
-    RATE_LIMITED,
-    SlackBot,
-    TokenMaskingFilter,
-    install_token_filter,
-    make_http_server,
-    mask_tokens,
-)
+from assistant.slack.bot import SlackBot
+from assistant.slack.infra import TokenMaskingFilter, install_token_filter, mask_tokens
+from assistant.slack.server import make_http_server
+from assistant.slack.threads import APOLOGY, PLACEHOLDER, RATE_LIMITED
 from tests.conftest import CORPUS
 from tests.fake_slack import BOT_ID, BOT_USER_ID, FakeSlack
 

@@ -8,15 +8,19 @@ dir, extractive answer writer) and drives it over loopback with ``gradio_client`
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from assistant.ui import page as ui
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, GenerationError, LoadError, user_message
 from assistant.feedback import FeedbackStore
+from assistant.ui import layout, render
+from assistant.ui import page as ui
 from tests.conftest import CORPUS, REPO
 from tests.ui_fakes import FakeAssistant, make_answer
 from tests.ui_server import free_port, start_app, stop_app
@@ -44,7 +48,7 @@ def _run_chat(page, question, conv, **kw):
 # ---- rendering -------------------------------------------------------------------------------
 def test_answer_html_links_markers_and_marks_verdicts():
     answer = make_answer("How big is it?")
-    out = ui.render_answer(answer, 7)
+    out = render.render_answer(answer, 7)
     # each [n] is a link to the card of that source in the panel, with the quote on hover
     assert re.search(r'<a class="cite" href="#src-7-1" title="[^"]*targets 3,000 tonnes', out)
     assert 'href="#src-7-2"' in out
@@ -61,7 +65,7 @@ def test_answer_html_links_markers_and_marks_verdicts():
 
 def test_sources_panel_escapes_and_marks_quotes():
     answer = make_answer("q")
-    out = ui.render_sources([(3, answer)])
+    out = render.render_sources([(3, answer)])
     assert 'id="src-3-1"' in out and 'id="src-3-2"' in out
     assert "<script>" not in out and "&lt;script&gt;" in out
     assert "<mark>targets 3,000 tonnes of NdFeB magnets annually</mark>" in out
@@ -72,9 +76,30 @@ def test_sources_panel_escapes_and_marks_quotes():
 
 def test_unknown_marker_is_not_a_link():
     answer = make_answer("q")
-    out = ui.link_markers("See [1, 9].", answer, 0)
+    out = render.link_markers("See [1, 9].", answer, 0)
     assert 'href="#src-0-1"' in out and 'href="#src-0-9"' not in out
     assert "no source [9]" in out
+
+
+def test_rendering_imports_neither_gradio_nor_settings():
+    """render is pure, and importing the page's modules leaves the environment alone."""
+    code = (
+        "import os, sys; before = dict(os.environ); import assistant.ui.render, assistant.ui; "
+        "assert 'gradio' not in sys.modules, 'render imported gradio'; "
+        "import assistant.ui.page; assert dict(os.environ) == before, 'the environment changed'"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_ANALYTICS_ENABLED"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_user_message_translates_our_errors():
+    assert user_message(ConfigError("The “from” date is after the “to” date.")).startswith("The")
+    assert "language model failed" in user_message(GenerationError("secret stack detail"))
+    assert "secret" not in user_message(GenerationError("secret stack detail"))
+    assert user_message(LoadError("a.txt", "binary file")) == "a.txt: binary file"
+    assert "details were logged" in user_message(KeyError("x"))
 
 
 # ---- chat ------------------------------------------------------------------------------------
@@ -199,13 +224,13 @@ def test_fetch_needs_a_web_address(page):
 
 
 def test_launch_kwargs(settings):
-    kw = ui.launch_kwargs(settings)
+    kw = layout.launch_kwargs(settings)
     assert kw["share"] is False and kw["server_name"] == "127.0.0.1" and kw["auth"] is None
     assert kw["max_file_size"] == settings.upload_max_bytes
     s = settings.model_copy(update={"auth_user": "ann", "auth_password": "pw"})
-    assert ui.launch_kwargs(s)["auth"] == ("ann", "pw")
+    assert layout.launch_kwargs(s)["auth"] == ("ann", "pw")
     with pytest.raises(ConfigError):
-        ui.launch_kwargs(settings.model_copy(update={"auth_user": "ann"}))
+        layout.launch_kwargs(settings.model_copy(update={"auth_user": "ann"}))
 
 
 # ---- the HTTP API, in process, with the fake -------------------------------------------------
@@ -214,8 +239,8 @@ def test_api_endpoints_with_fake(settings, monkeypatch, tmp_path):
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     s = settings.model_copy(update={"port": free_port()})
-    app = ui.build_app(FakeAssistant(s), FeedbackStore(tmp_path / "fb.sqlite3"))
-    ui.launch(app, s, prevent_thread_lock=True, quiet=True)
+    app = layout.build_app(FakeAssistant(s), FeedbackStore(tmp_path / "fb.sqlite3"))
+    layout.launch(app, s, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{s.port}/", verbose=False)
         names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
@@ -237,8 +262,8 @@ def test_slow_answer_does_not_block_other_users(settings, monkeypatch, tmp_path)
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     s = settings.model_copy(update={"port": free_port(), "concurrency": 2})
     fake = FakeAssistant(s, delay=0.12)  # ~24 tokens: ~3 s per answer
-    app = ui.build_app(fake, FeedbackStore(tmp_path / "fb.sqlite3"))
-    ui.launch(app, s, prevent_thread_lock=True, quiet=True)
+    app = layout.build_app(fake, FeedbackStore(tmp_path / "fb.sqlite3"))
+    layout.launch(app, s, prevent_thread_lock=True, quiet=True)
     try:
         url = f"http://127.0.0.1:{s.port}/"
         first, second = Client(url, verbose=False), Client(url, verbose=False)
@@ -335,4 +360,4 @@ def test_real_app_restart_reuses_the_index(tmp_path):
 
 def test_app_py_is_a_thin_entry_point():
     text = (REPO / "app.py").read_text()
-    assert "from assistant.ui.page import main" in text and len(text.splitlines()) < 10
+    assert "from assistant.ui import main" in text and len(text.splitlines()) < 10

@@ -1,39 +1,20 @@
 """The answerability gate: can the retrieved passages answer this question at all?
 
-``Gate(reranker).features(question, passages, best_sim, count_tokens) -> (features,
-missing terms)`` and
-``gate.answerable(features) -> (bool, probability)``. A logistic regression (weights in
-``gate.json`` beside this module, fitted by ``bench/fit_gate.py`` on questions the local
-model wrote from news articles and on their twins with the answer taken out, never on the
-development set) over:
+``Gate(reranker).features(question, passages, best_sim, count_tokens, ...) -> (features,
+missing terms)``; ``gate.decide(features) -> (answerable?, probability)``. A logistic
+regression (``gate.json`` beside this module, fitted by ``bench/fit_gate.py`` on questions the
+local model wrote, never on the development set) over :data:`FEATURES`: cross-encoder
+relevance of the best two passages, the best sentence cosine, the share of the question's
+words, rare words and figures found in no passage, and the cross-encoder score of the best
+sentence that could hold the answer (a figure for "how much", a date for "when"). Words
+match on 5-letter prefixes; initials match the names they stand for ("NMDA" meets "Northern
+Metals Development Agency").
 
-- ``ce_max`` / ``ce_second``: the cross-encoder relevance (:mod:`assistant.rerank`) of the
-  best and second-best passage to the question;
-- ``sim_max``: the cosine of the best passage sentence (the answer chain's ranking);
-- ``missing``: the share of the question's content words found in no passage, and
-  ``missing_rare`` the same for its rare words (ones the embedding model's word-piece
-  vocabulary splits), and ``missing_numbers`` for its figures and years;
-- ``answer_ce``: the cross-encoder score of the best sentence that could hold the answer
-  (one holding a figure when the question asks for an amount, a date when it asks when):
-  a question about a detail the passages never state finds its entity in them, but no
-  sentence that answers it.
-
-Words match on 5-letter prefixes, and initials match the names they stand for in either
-direction ("NMDA" meets "Northern Metals Development Agency"), so an
-abbreviation or a word the article does not use lowers the score a little rather than
-refusing outright; a question about a detail the passages never mention (a figure asked
-for an entity they do cover) scores low on relevance and coverage together.
-
-The weights are learned; the operating threshold is not: the one that refused 5% of the
-generated answerable questions refused 17% of the development set's (people ask lists,
-comparisons and multi-article questions the generator does not write), so the packaged
-threshold is the development set's point for at most 8% of answerable questions refused
-(``gate.json``'s ``threshold_given``). Refusing is a trade, not a proof: a question about
-a detail its passages never state but whose entity they cover scores low only when no
-sentence close to the question could hold the answer.
-
-Without the cross-encoder package the gate reads 0 for its relevance features and says so
-in the log; without ``gate.json`` every question passes (the answer is still verified).
+Compromises: the threshold is read off the development set (at most 8% of its answerable
+questions refused), not learned; a detail the passages never state about an entity they
+cover is refused only when no close sentence could hold it. Without the cross-encoder the
+relevance features read 0 (logged); without ``gate.json`` every question passes. History
+and figures: ``docs/notes/answer.md``.
 """
 
 from __future__ import annotations

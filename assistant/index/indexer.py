@@ -3,8 +3,8 @@
 ``Indexer.ingest(inputs)`` walks every loaded article and decides, from the manifest:
 
 - **unchanged** (same id, same hash, state ``done``): skipped without cleaning or embedding
-  when the raw loaded content is byte-identical (``raw_hash``, which also covers the
-  cleaning/chunking code and settings), otherwise after cleaning when the cleaned hash is
+  when the raw loaded content is byte-identical (:func:`.fingerprint.raw_hash`, which also
+  covers the cleaning/chunking code and settings), otherwise after cleaning when the cleaned hash is
   equal. An unchanged re-ingest therefore costs a file read and a hash per article.
 - **added / updated**: cleaned, chunked and embedded *before* anything in the store is
   touched (a failure there never harms indexed data); then, per batch of articles, the
@@ -26,23 +26,27 @@ one of the given URLs) but that were not seen in this run: their files are gone.
 whose file failed to load are kept.
 
 Embedding is batched across articles (hundreds of chunks per ``encode`` call, so the model
-sorts by length and pads little) while pending/done stays per article.
+sorts by length and pads little) while pending/done stays per article. One ingest at a time
+per index (:class:`.lock.IngestLock`).
+
+Compromise: every input is loaded into memory before the first article is indexed (the
+claims of the whole run are needed to decide who owns an id).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import AssistantError, LoadError, StoreError
+from assistant.index.fingerprint import raw_hash
+from assistant.index.lock import IngestLock
 from assistant.index.manifest import DONE, Entry, Manifest
 from assistant.models import (
     Article,
@@ -51,49 +55,12 @@ from assistant.models import (
     IngestProgress,
     IngestResult,
     RawArticle,
-    content_hash,
 )
 
 logger = logging.getLogger(__name__)
 
 #: Chunks embedded per batch (per ``encode`` call and per pending/done transaction).
 BATCH_CHUNKS = 512
-
-_PIPELINE_FILES = ("text.py", "ingest")
-
-
-@cache
-def _pipeline_fingerprint() -> str:
-    """Hash of the cleaning/chunking source code: a code change re-cleans every article."""
-    root = Path(__file__).resolve().parent.parent  # the assistant package
-    h = hashlib.sha256()
-    for name in _PIPELINE_FILES:
-        p = root / name
-        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
-        for f in files:
-            if f.is_file():
-                h.update(f.name.encode())
-                h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def raw_hash(raw: RawArticle, settings: Settings, model: str) -> str:
-    """Hash of a loaded article plus everything that shapes its chunks."""
-    key = "\x1f".join(
-        (
-            _pipeline_fingerprint(),
-            str(settings.chunk_max_tokens),
-            model,
-            raw.id,
-            raw.title,
-            raw.url,
-            str(raw.published),
-            raw.source,
-            raw.text,
-        )
-    )
-    return content_hash(key)
-
 
 def _is_url(origin: str) -> bool:
     return "://" in origin
@@ -117,33 +84,6 @@ def origin_file(origin: str) -> Path | None:
     if not p.exists() and "#" in origin:
         p = Path(origin.rpartition("#")[0])
     return p
-
-
-class _IngestLock:
-    """Advisory exclusive lock on a file (no-op where ``fcntl`` does not exist)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh: Any = None
-
-    def __enter__(self) -> _IngestLock:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("a")
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.warning("another ingest is running on %s; waiting for it", self.path.parent)
-            fcntl.flock(self._fh, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fh is not None:
-            self._fh.close()  # closing releases the lock
-            self._fh = None
 
 
 @dataclass
@@ -220,7 +160,7 @@ class Indexer:
         One ingest at a time per index: a thread lock here and an advisory file lock on
         ``index_dir/ingest.lock`` against a second process (released by the OS if killed).
         """
-        with self._lock, _IngestLock(self.settings.index_dir / "ingest.lock"):
+        with self._lock, IngestLock(self.settings.index_dir / "ingest.lock"):
             return self._ingest(inputs, prune, progress)
 
     def _ingest(

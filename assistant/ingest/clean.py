@@ -5,19 +5,15 @@ before sections and chunks are cut, so every offset downstream indexes the clean
 
 Steps, in order:
 
-1. Thai-codepage mojibake (UTF-8 bytes decoded as cp874/TIS-620, as in one seed article:
-   ``Malaysiaโs``). ftfy does not know cp874, so runs of Thai characters inside mostly
-   Latin text are re-encoded to cp874 and decoded as UTF-8 where that round-trips
-   (``ยฉ -> ©``). The cp874 decode also *lost* bytes 0x80-0x9F, so ``’ “ ” — –`` (all
-   ``E2 80 xx``) collapsed into a lone ``โ``; those are restored from context: between a
-   letter and ``s/t/d/m/ll/re/ve`` an apostrophe, between letters an em dash, before a
-   word an opening quote, after one a closing quote (or an apostrophe for ``Achillesโ heel``
-   when no quote is open). A lone ``ย`` (``C2`` + a lost no-break space) becomes a space.
-   Real Thai (long runs of Thai letters) is left alone.
+1. Thai-codepage mojibake (UTF-8 bytes decoded as cp874/TIS-620: ``Malaysiaโs``), which
+   ftfy does not know: runs of Thai characters inside mostly Latin text are re-encoded to
+   cp874 and decoded as UTF-8 where that round-trips; the punctuation the cp874 decode lost
+   (a lone ``โ``) is restored from context (:func:`repair_cp874`; the byte-level story is
+   in ``docs/notes/ingest-index-verify.md``). Real Thai (long runs of Thai letters) is left
+   alone.
 2. ftfy for everything else (latin-1/cp1252 mojibake, HTML entities, control characters).
-   **Quotes are normalised to ASCII** (``’ -> '``, ``“ ” -> "``; ftfy's ``uncurl_quotes``),
-   so the seed sentence reads ``Malaysia's latest rare earth maneuver`` and a user typing
-   plain quotes matches the text; dashes and ellipses are kept.
+   **Quotes are normalised to ASCII** (``’ -> '``, ``“ ” -> "``), so a user typing plain
+   quotes matches the text; dashes and ellipses are kept.
 3. Markup debris: HTML comments and the mangled WordPress block comments of the seeds
    (``©!-- /wp:paragraph -->``), stray tags, ``(opens in a new tab)``.
 4. Boilerplate lines (whole line only, so prose is never cut): ``Table of Contents``,

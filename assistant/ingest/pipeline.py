@@ -14,6 +14,9 @@ word boundary (with an ellipsis). The title is metadata only; it is not added to
 
 ``chunk_article`` is re-exported so callers need only this module:
 ``chunks = chunk_article(prepare(raw), settings.chunk_max_tokens, embedder.count_tokens)``.
+
+Compromise: a derived title is a rule over the document's opening lines, not a summary; it
+is only as good as that opening.
 """
 
 from __future__ import annotations

@@ -31,13 +31,8 @@ Role map (first matching rule wins; words matched case-insensitively in the head
   takeaway, conclusion, what it means, the big picture, the verdict
 - report: anything else
 
-Decision for seed 000's ``Between Pragmatism and Overreach``: **disputed**. That section is
-the article's fact-check verdict: its claim-bearing sentences are framed as doubts ("Anwar's
-claim that the new Pahang facility is already underway lacks published investment details",
-"Assertions of 'no restriction' ... omit the nuanced language"). A doubting role only stops
-a passage from *backing* a claim; the facts the same section calls well documented (the
-JS Link / Lynas partnership, the 16.1 million tonnes) are stated again, backing-capable, in
-the Highlights and body. Compromise: roles are per section, not per sentence.
+Compromise: roles are per section, not per sentence (seed 000's ``Between Pragmatism and
+Overreach`` is ``disputed`` as a whole: ``docs/notes/ingest-index-verify.md``).
 """
 
 from __future__ import annotations

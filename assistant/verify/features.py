@@ -24,9 +24,11 @@ sentences (the best by score, and the best few):
 
 None of them decides alone: their weights come from ``scorer.json``, fitted on generated
 pairs (``bench/fit_scorer.py``), which also chooses the subset each model reads (the
-overlap group is measured, not used: see the fit script). The word classes below are fixed
-vocabularies of English (negation, modality, direction), not lists of examples; each
-group's contribution is measured by the ablation the fit script prints.
+overlap group is measured, not used: see the fit script).
+
+Compromise: the word classes below are fixed vocabularies of English (negation, modality,
+direction), not lists of examples; each group's contribution is measured by the ablation
+the fit script prints.
 """
 
 from __future__ import annotations

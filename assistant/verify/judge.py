@@ -1,23 +1,19 @@
 """The LLM judge: is the claim true according to the evidence? One score per claim.
 
-The 1.5B model used as a three-way labeller (SUPPORTED / CONTRADICTED / UNSUPPORTED) never
-says CONTRADICTED and its label probabilities do not carry over from one dataset to
-another. Asked a plain Yes/No question - "Is the claim true according to the evidence?" -
-it ranks claims far better, and what it computes on the way ranks them better still. The
-judge returns one of:
+The judge asks the model a plain Yes/No question - "Is the claim true according to the
+evidence?" - and returns one score, of one of two kinds:
 
 - ``probe`` (local judge with the packaged model): a linear probe
   (:mod:`assistant.verify.probe`) on layer 16's hidden state at the prompt tokens the probe
   names (the claim's last token, the last prompt token), read through
   :class:`assistant.llm.layertap.LayerTap`. llama.cpp stops at that layer, so a call costs
-  ~0.6 of a full forward pass. Out of fold on the training splits it ranks claims as well
-  as the Yes/No log-odds on SciFact and VitaminC and far better on HaluEval (AUC 0.99
-  against 0.86; figures in the probe file's ``meta``).
+  about 0.6 of a full forward pass.
 - ``true`` (the OpenAI-compatible backend, or a local model the probe was not fitted for):
   the log-odds ``logit(Yes) - logit(No)`` of the first answer token.
 
-The score is one input of the fitted decision (:mod:`assistant.verify.decide`), never
-trusted as an argmax. Nothing is generated.
+The score is one input of the fitted scorer (:mod:`assistant.verify.scorer`), never
+trusted as an argmax. Nothing is generated. (Why Yes/No and a probe rather than a 3-way
+label: ``docs/notes/ingest-index-verify.md``.)
 
 Local backend (:class:`LocalJudge`): the fixed instructions come first, so llama.cpp reuses
 their cached prefix from call to call. OpenAI-compatible backend (:class:`ChatJudge`): the

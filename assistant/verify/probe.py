@@ -6,13 +6,13 @@ prompt tokens named in ``positions`` - ``last``: the last token of the judge's Y
 prompt, ``claim_end``: the claim's last token - and concatenated), fitted by
 ``bench/verify.py --write-probe`` on training data only (SciFact train, VitaminC train,
 HaluEval pairs the test sample never uses, CLIMATE-FEVER claims).
-``probe.score(hidden)`` is its log-odds of "supported"; it is the judge's input to the
-fitted decision (:func:`assistant.verify.decide.judge_score`).
+``probe.score(hidden)`` is its log-odds of "supported"; it is the judge's reading that the
+fitted scorer (:mod:`assistant.verify.scorer`) takes in.
 
 The standardisation is folded into the weights, so the file holds one weight per hidden
 unit and a bias. It is tied to the model file by checksum: another model gets no probe.
-A file written with one ``"layer"`` or without ``"positions"`` (older formats: the last
-token) still loads.
+Compromise: a file written with one ``"layer"`` or without ``"positions"`` (older formats:
+the last token) still loads, so the loader keeps those two readings.
 """
 
 from __future__ import annotations
