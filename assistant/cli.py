@@ -120,7 +120,9 @@ def cmd_feedback_export(args: argparse.Namespace, assistant: Assistant) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, assistant: Assistant) -> int:
-    from assistant.eval.run import evaluate, load_items, summary_table, temporary_assistant
+    from assistant.eval.items import load_items
+    from assistant.eval.report import summary_table
+    from assistant.eval.run import evaluate, temporary_assistant
 
     items = load_items(args.file)
     settings = assistant.settings
@@ -146,7 +148,7 @@ def cmd_eval(args: argparse.Namespace, assistant: Assistant) -> int:
 
 
 def cmd_slack(args: argparse.Namespace, assistant: Assistant) -> int:
-    from assistant.slack import bot as slack
+    from assistant.slack import server as slack
 
     update: dict[str, object] = {}
     if args.http or args.port:

@@ -2,7 +2,7 @@
 
 ``evaluate(assistant, load_items(path), backend="extractive") -> Report``; the CLI
 (``assistant eval EVAL.jsonl [--corpus DIR ...] [--backend B] [--limit N] [--paraphrase]
-[--out R.json]``) prints :func:`summary_table` and writes ``Report.to_dict()`` as JSON.
+[--out R.json]``) prints ``report.summary_table`` and writes ``Report.to_dict()`` as JSON.
 With ``--corpus`` the articles go into a fresh temporary index (:func:`temporary_assistant`),
 so an evaluation never touches the user's ``index/`` (nor a configured Chroma server).
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import AssistantError, LoadError
-from assistant.eval.items import ClaimItem, Item, QuestionItem, load_items
+from assistant.eval.items import ClaimItem, Item, QuestionItem
 from assistant.eval.metrics import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
@@ -35,14 +35,13 @@ from assistant.eval.metrics import (
     latency,
     question_metrics,
 )
-from assistant.eval.report import Report, summary_table
+from assistant.eval.report import Report
 from assistant.eval.score import RECALL_AT, ClaimResult, QuestionResult, score_claim, score_question
 from assistant.models import Filters
 
 logger = logging.getLogger(__name__)
 
-# load_items and summary_table are re-exported: the CLI imports the four names from here.
-__all__ = ["EvalProgress", "evaluate", "load_items", "summary_table", "temporary_assistant"]
+__all__ = ["EvalProgress", "evaluate", "temporary_assistant"]
 
 
 @dataclass(frozen=True)

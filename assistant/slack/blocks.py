@@ -27,7 +27,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.models import Answer, CheckReport, Claim, Evidence, Source, Verdict
+from assistant.models import Answer, CheckReport, Claim, Evidence, Source
 
 Block = dict[str, Any]
 
@@ -182,12 +182,6 @@ def _quote(evidence: Evidence | None) -> str:
     return "“" + escape(trim(" ".join(evidence.quote.split()), QUOTE_CHARS)) + "”"
 
 
-def _first(verdict: Verdict) -> Evidence | None:
-    if verdict.label == "contradicted" and verdict.conflicting:
-        return verdict.conflicting[0]
-    return verdict.evidence[0] if verdict.evidence else None
-
-
 def flag_line(claim: Claim) -> str | None:
     """The line shown for a flagged claim, ``None`` for a backed one.
 
@@ -199,7 +193,7 @@ def flag_line(claim: Claim) -> str | None:
         return None
     sentence = escape(trim(claim.text, 600))
     if v.label == "contradicted":
-        ev = _first(v)
+        ev = v.evidence_to_show()
         by = f"[{ev.source_number}]" if ev and ev.source_number else _title_of(ev)
         quote = _quote(ev)
         head = f":x: contradicted by {by}" if by else ":x: contradicted by the sources"
@@ -275,12 +269,7 @@ def source_line(source: Source) -> str:
 
 
 def _source_quote(answer: Answer, source: Source) -> str:
-    for cit in answer.citations:
-        if cit.number == source.number and cit.quote.strip():
-            text = cit.quote
-            break
-    else:
-        text = source.chunk.text
+    text = answer.cited_quote(source.number, evidence=False) or source.chunk.text
     return "> “" + escape(trim(" ".join(text.split()), QUOTE_CHARS)) + "”"
 
 
@@ -296,7 +285,7 @@ def answer_blocks(answer: Answer, feedback_value: str | None = None) -> list[Blo
         blocks.append(section(line))
     notes: list[str] = []
     if checked and not answer.abstained:
-        backed = sum(1 for c in checked if c.verdict and c.verdict.label == "supported")
+        backed = answer.verdict_counts().supported
         notes.append(f":mag: {backed} of {len(checked)} sentences backed by the sources")
     elif answer.claims and not checked and not answer.abstained:
         notes.append(":grey_question: sentences not checked against the sources")
@@ -319,16 +308,13 @@ def answer_blocks(answer: Answer, feedback_value: str | None = None) -> list[Blo
 
 def check_blocks(report: CheckReport) -> list[Block]:
     """Blocks of a fact-check: a summary line, then one section per claim with its evidence."""
-    claims = [c for c in report.claims if c.verdict is not None]
     if not report.claims:
         return [section("I found no check-worthy claims in that text.")]
-    counts = {label: 0 for label in ICONS}
-    for c in claims:
-        counts[c.verdict.label] = counts.get(c.verdict.label, 0) + 1  # type: ignore[union-attr]
+    counts = report.verdict_counts()
     summary = (
         f"*Fact-check* of {len(report.claims)} claim(s): "
-        f"{counts['supported']} backed, {counts['contradicted']} contradicted, "
-        f"{counts['unsupported']} not backed by the sources"
+        f"{counts.supported} backed, {counts.contradicted} contradicted, "
+        f"{counts.unsupported} not backed by the sources"
     )
     blocks: list[Block] = [section(summary)]
     for claim in report.claims:
@@ -340,7 +326,7 @@ def check_blocks(report: CheckReport) -> list[Block]:
         head = f"{ICONS.get(v.label, ':grey_question:')} *{LABEL_TEXT.get(v.label, v.label)}*"
         reason = f" ({escape(trim(v.reason, 400))})" if v.reason else ""
         blocks.append(section(f"{head}{reason}\n_{escape(trim(claim.text, 1500))}_"))
-        ev = _first(v)
+        ev = v.evidence_to_show()
         if ev is not None and ev.quote:
             where = _title_of(ev)
             if ev.published:

@@ -34,6 +34,7 @@ from assistant.config import Settings, reveal
 from assistant.errors import ConfigError
 from assistant.feedback import FeedbackStore
 from assistant.models import Answer, Filters, StreamEvent, Turn, final_answer
+from assistant.service import Answerer
 from assistant.slack import blocks as kit
 from assistant.slack import threads as thread
 from assistant.slack.infra import RateLimiter, TrackingExecutor, TtlSet
@@ -50,7 +51,7 @@ from assistant.slack.threads import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SlackBot", "build_app", "run"]  # run: kept for assistant.cli (see run below)
+__all__ = ["SlackBot", "build_app"]
 
 STATUS_INTERVAL = 2.0  # seconds between placeholder status updates (chat.update is tier 3)
 
@@ -65,10 +66,10 @@ class SlackBot:
 
     def __init__(
         self,
-        assistant: Any,
+        assistant: Answerer,
         settings: Settings,
         client: WebClient | None = None,
-        feedback: Any | None = None,
+        feedback: FeedbackStore | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.assistant = assistant
@@ -345,31 +346,21 @@ class SlackBot:
         same user on the same answer changes that row's rating instead of adding a row."""
         store = self._feedback_store()
         with self._answers_lock:
-            row = self._feedback_rows.get((key, user))
-        if row is not None:
-            store.set_rating(row, rating)
-            return row
-        row = int(store.add(answer, rating, face="slack", user=user))
+            previous = self._feedback_rows.get((key, user))
+        row = store.rate(answer, rating, previous=previous, face="slack", user=user)
         with self._answers_lock:
             self._feedback_rows[(key, user)] = row
             while len(self._feedback_rows) > 5000:
                 self._feedback_rows.popitem(last=False)
         return row
 
-    def _feedback_store(self) -> Any:
+    def _feedback_store(self) -> FeedbackStore:
         if self._feedback is None:
             self._feedback = FeedbackStore(self.settings.feedback_path)
         return self._feedback
 
 
 # ---- entry points ------------------------------------------------------------------------
-def build_app(assistant: Any, settings: Settings, client: WebClient | None = None) -> App:
+def build_app(assistant: Answerer, settings: Settings, client: WebClient | None = None) -> App:
     """The Bolt app with every listener registered (``SlackBot(...).app``)."""
     return SlackBot(assistant, settings, client).app
-
-
-def run(settings: Settings, assistant: Any | None = None) -> None:
-    """Kept for ``assistant.cli`` (``slack.run``): see :func:`assistant.slack.server.run`."""
-    from assistant.slack.server import run as serve  # lazy: server imports this module
-
-    serve(settings, assistant)

@@ -23,6 +23,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from assistant.config import Settings, reveal
 from assistant.errors import ConfigError
+from assistant.service import Answerer
 from assistant.slack.bot import SlackBot
 from assistant.slack.infra import install_token_filter, mask_tokens
 
@@ -47,7 +48,7 @@ def make_http_server(app: App, host: str, port: int) -> WSGIServer:
                        handler_class=_QuietHandler)
 
 
-def run(settings: Settings, assistant: Any | None = None) -> None:
+def run(settings: Settings, assistant: Answerer | None = None) -> None:
     """Start the bot and block: Socket Mode by default, HTTP mode when configured."""
     install_token_filter()
     if not reveal(settings.slack_bot_token):

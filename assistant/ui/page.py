@@ -213,12 +213,9 @@ class Page:
             return '<div class="fb">Your earlier rating is kept.</div>', conv
         idx = int(index)
         try:
-            if idx in conv.feedback:
-                self.feedback.set_rating(conv.feedback[idx], rating)
-                if comment and comment.strip():
-                    self.feedback.set_comment(conv.feedback[idx], comment)
-            else:
-                conv.feedback[idx] = self.feedback.add(answer, rating, comment or "", face="web")
+            conv.feedback[idx] = self.feedback.rate(
+                answer, rating, previous=conv.feedback.get(idx), comment=comment or "", face="web"
+            )
         except Exception as exc:  # noqa: BLE001 - the edge
             logger.exception("storing feedback failed")
             return error_html(user_message(exc)), conv

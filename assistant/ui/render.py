@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from assistant.answer.citations import MARKER
 from assistant.models import Answer, ArticleInfo, CheckReport, Claim, Evidence, Source
 
 LEGEND = (
@@ -37,7 +38,6 @@ VERDICT_TEXT = {
     "contradicted": "✗ contradicted",
 }
 
-_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
 # ---- small helpers ---------------------------------------------------------------------------
@@ -66,27 +66,12 @@ def error_html(message: str) -> str:
 
 
 # ---- rendering answers -----------------------------------------------------------------------
-def _sources_by_number(answer: Answer) -> dict[int, Source]:
-    return {s.number: s for s in answer.sources}
-
-
-def _cited_quote(answer: Answer, number: int) -> str:
-    for c in answer.citations:
-        if c.number == number and c.quote:
-            return c.quote
-    for claim in answer.claims:
-        for ev in claim.verdict.evidence if claim.verdict else ():
-            if ev.source_number == number and ev.quote:
-                return ev.quote
-    return ""
-
-
 def _cite_link(answer: Answer, turn: int, number: int) -> str:
-    src = _sources_by_number(answer).get(number)
+    src = answer.source(number)
     if src is None:
         return f'<span class="cite bad" title="no source [{number}] was given">[{number}]</span>'
     chunk = src.chunk
-    quote = _cited_quote(answer, number) or chunk.text
+    quote = answer.cited_quote(number) or chunk.text
     tip = f"{chunk.title} ({chunk.source or 'unknown outlet'}, {fmt_date(chunk.published)})"
     tip += f" - “{short(quote, 220)}”"
     return (
@@ -101,7 +86,7 @@ def link_markers(escaped: str, answer: Answer, turn: int) -> str:
         numbers = [int(n) for n in re.findall(r"\d+", m.group(1))]
         return "".join(_cite_link(answer, turn, n) for n in numbers)
 
-    return _MARKER.sub(repl, escaped)
+    return MARKER.sub(repl, escaped)
 
 
 def _evidence_note(ev: Evidence, answer: Answer, turn: int) -> str:
@@ -116,7 +101,7 @@ def _evidence_note(ev: Evidence, answer: Answer, turn: int) -> str:
 def _claim_body(claim: Claim, answer: Answer, turn: int) -> str:
     """The sentence with its [n] links; links go before the final full stop (``... year [1].``)."""
     text = claim.text.strip()
-    if _MARKER.search(text) or not claim.citations:
+    if MARKER.search(text) or not claim.citations:
         return link_markers(esc(text), answer, turn)
     links = "".join(_cite_link(answer, turn, n) for n in claim.citations)
     if text and text[-1] in ".!?":
@@ -210,13 +195,12 @@ def render_answer(answer: Answer, turn: int) -> str:
         body = "<i>(no answer)</i>"
     cls = "answer abstained" if answer.abstained else "answer"
     meta = [f"answered by {esc(answer.backend or 'unknown backend')}"]
-    cited = _referenced(answer)
+    cited = answer.referenced()
     if answer.sources:
         meta.append(f"{len(cited)} of {len(answer.sources)} sources cited")
-    labels = [c.verdict.label for c in answer.claims if c.verdict]
-    flagged = sum(1 for label in labels if label != "supported")
-    if labels:
-        meta.append(f"{len(labels) - flagged} of {len(labels)} sentences backed")
+    counts = answer.verdict_counts()
+    if counts.checked:
+        meta.append(f"{counts.supported} of {counts.checked} sentences backed")
     total = answer.timings.get("total")
     if total:
         meta.append(f"{total:.1f} s")
@@ -228,18 +212,6 @@ def render_answer(answer: Answer, turn: int) -> str:
         f'<div class="{cls}" data-turn="{turn}">{body}</div>{notice}'
         f'<div class="meta">{" · ".join(meta)}</div>'
     )
-
-
-def _referenced(answer: Answer) -> set[int]:
-    """Source numbers the reader can reach: cited in the text or quoted by a verdict."""
-    numbers = {c.number for c in answer.citations}
-    numbers.update(int(n) for n in re.findall(r"\[(\d+)\]", answer.text or ""))
-    for claim in answer.claims:
-        numbers.update(claim.citations)
-        for ev in claim.verdict.evidence + claim.verdict.conflicting if claim.verdict else ():
-            if ev.source_number:
-                numbers.add(ev.source_number)
-    return {n for n in numbers if any(s.number == n for s in answer.sources)}
 
 
 def _marked_passage(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -259,26 +231,6 @@ def _marked_passage(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def _quote_spans(answer: Answer, src: Source) -> list[tuple[int, int]]:
-    text = src.chunk.text
-    quotes: list[tuple[str, int, int]] = [
-        (c.quote, c.start, c.end) for c in answer.citations if c.number == src.number
-    ]
-    for claim in answer.claims:
-        for ev in claim.verdict.evidence if claim.verdict else ():
-            if ev.source_number == src.number or ev.chunk_id == src.chunk.id:
-                quotes.append((ev.quote, ev.start, ev.end))
-    spans = []
-    for quote, start, end in quotes:
-        if not quote:
-            continue
-        if 0 <= start < end <= len(text) and text[start:end] == quote:
-            spans.append((start, end))
-        elif (at := text.find(quote)) >= 0:
-            spans.append((at, at + len(quote)))
-    return spans
-
-
 def render_source_card(answer: Answer, src: Source, turn: int) -> str:
     chunk = src.chunk
     url = safe_url(chunk.url)
@@ -293,7 +245,7 @@ def render_source_card(answer: Answer, src: Source, turn: int) -> str:
         meta.append(f"section “{esc(chunk.section)}”")
     if chunk.role in ("disputed", "bias"):
         meta.append('<span class="role">doubts what it reports</span>')
-    passage = _marked_passage(chunk.text, _quote_spans(answer, src))
+    passage = _marked_passage(chunk.text, answer.quote_spans(src))
     link = (
         f'<div class="src-link"><a href="{esc(url)}" target="_blank" '
         f'rel="noopener noreferrer">{esc(short(url, 70))}</a></div>'
@@ -318,7 +270,7 @@ def render_sources(answers: Sequence[tuple[int, Answer]]) -> str:
         )
     groups = []
     for turn, answer in sorted(answers, key=lambda ta: -ta[0]):
-        used = _referenced(answer)
+        used = answer.referenced()
         cards = "".join(
             render_source_card(answer, s, turn) for s in answer.sources if s.number in used
         )
@@ -357,10 +309,7 @@ def check_rows(report: CheckReport) -> list[list[str]]:
     rows = []
     for claim in report.claims:
         v = claim.verdict
-        ev = None
-        if v is not None:
-            pool = (v.conflicting or v.evidence) if v.label == "contradicted" else v.evidence
-            ev = pool[0] if pool else None
+        ev = claim.evidence_to_show()
         label = VERDICT_TEXT.get(v.label, v.label) if v else "not checked"
         if v is not None and v.reason and v.label != "supported":
             label += f" - {short(v.reason, 100)}"
