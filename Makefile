@@ -15,8 +15,8 @@ run: setup          ## build/refresh the index from corpus/ and serve the page o
 test: setup-dev     ## every test, the real-model, server and browser ones included
 	$(PY) -m pytest
 
-test-fast: setup-dev ## unit tests only
-	$(PY) -m pytest -m "not slow"
+test-fast: setup-dev ## unit tests only (tests/unit: fakes, no model, store or server; < 60 s)
+	$(PY) -m pytest tests/unit
 
 lint: setup-dev
 	$(PY) -m ruff check assistant tests bench app.py

@@ -4,7 +4,8 @@ What it measures: the time of one retrieval (embed the query + vector search + B
 through ``assistant.retrieve.Retriever`` in hybrid mode when that module exists; otherwise
 dense and BM25 are timed separately and summed, and the output says so), median and p95 over
 the benchmark queries, for an embedded Chroma store (``PersistentClient`` in a temp dir) and a
-Chroma server (``chroma run`` on 127.0.0.1, a free port, started by ``tests/servers.py``),
+Chroma server (``chroma run`` on 127.0.0.1, a free port, started by
+``tests/integration/servers.py``),
 plus the index size on disk.
 
 Data (read from ``../shared/bench``; nothing is copied into the repository):
@@ -59,7 +60,7 @@ from assistant.index.embed import Embedder  # noqa: E402
 from assistant.index.store import Store  # noqa: E402
 from assistant.models import Chunk, Filters  # noqa: E402
 from assistant.text import sentences  # noqa: E402
-from tests.servers import Server, chroma_server  # noqa: E402
+from tests.integration.servers import Server, chroma_server  # noqa: E402
 
 
 # ---- data -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from assistant.text import split_sentences
 __all__ = [
     "NOT_IN_SOURCES",
     "MARKER",
+    "MARKER_SPACED",
     "citation_grammar",
     "markers",
     "parse_answer",
@@ -33,8 +34,8 @@ __all__ = [
 #: What a model answers (and the grammar allows) when the sources do not answer.
 NOT_IN_SOURCES = "NOT_IN_SOURCES"
 #: One citation marker, ``[2]`` or ``[1, 3]``; group 1 holds the numbers.
-MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_MARKER_SPACED = re.compile(r"\s*" + MARKER.pattern)  # with the space before it
+MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")  # [1], [1, 2], [1; 2]
+MARKER_SPACED = re.compile(r"\s*" + MARKER.pattern)  # with the space before it
 _ONE = re.compile(r"\[(\d+)\]")
 _ONE_SPACED = re.compile(r"\s*\[\d+\]")
 
@@ -84,7 +85,7 @@ def parse_answer(text: str, n_sources: int) -> tuple[str, list[Claim], list[int]
                 invalid.append(n)
         return " " + markers(keep) if keep else ""
 
-    cleaned = _MARKER_SPACED.sub(fix, text.strip())
+    cleaned = MARKER_SPACED.sub(fix, text.strip())
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
     claims: list[Claim] = []
     for s, e in split_sentences(cleaned):

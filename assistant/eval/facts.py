@@ -24,6 +24,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from assistant.answer.citations import MARKER
 from assistant.verify.numbers import (
     Quantity,
     content_words,
@@ -38,7 +39,6 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": 
                          "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u00a0": " "})
 _WORDS = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 _CAP = re.compile(r"\b[A-Z][A-Za-z0-9&'\-]*[A-Za-z0-9]|\b[A-Z]\b")
-_MARKER = re.compile(r"\[\d+\]")
 _OPENERS = frozenset(
     """
     a an the this that these those it its there here he she they we i you yes no not none
@@ -61,7 +61,7 @@ def normalize(text: str) -> str:
 
 def content(text: str) -> set[str]:
     """Content words after normalisation, ``[n]`` markers dropped and hyphens as spaces."""
-    return content_words(normalize(_MARKER.sub(" ", text)).replace("-", " "))
+    return content_words(normalize(MARKER.sub(" ", text)).replace("-", " "))
 
 
 def _words(text: str) -> list[str]:

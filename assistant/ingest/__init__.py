@@ -1,0 +1,1 @@
+"""Ingest: inputs (files, folders, URLs, feeds) -> cleaned, sectioned articles and their chunks."""

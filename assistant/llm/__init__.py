@@ -1,0 +1,1 @@
+"""Language models: the packaged llama.cpp model, constrained decoding, LangChain chat models."""

@@ -13,8 +13,8 @@ from the first token that differs from its last prompt, or from the first token 
 at if that comes earlier.
 
 Compromise: ``llama_cpp.Llama`` takes no ``cb_eval``, so the context is built with
-llama-cpp-python's private ``_internals`` (0.3.x; ``tests/test_probe.py`` checks it against
-the real model). Figures: ``docs/notes/llm.md``.
+llama-cpp-python's private ``_internals`` (0.3.x; ``tests/integration/test_probe.py`` checks
+it against the real model). Figures: ``docs/notes/llm.md``.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from assistant.answer.citations import MARKER_SPACED
 from assistant.models import Answer, CheckReport, Claim, Evidence, Source
 
 Block = dict[str, Any]
@@ -231,8 +232,7 @@ def mark_sentences(text: str, claims: Sequence[Claim]) -> str:
     return out
 
 
-_MARKERS = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
-_TAIL = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*[.!?]?(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*")
+_TAIL = re.compile(rf"(?:{MARKER_SPACED.pattern})*[.!?]?(?:{MARKER_SPACED.pattern})*")
 
 
 def _locate(text: str, sentence: str, start: int) -> tuple[int, int] | None:
@@ -244,7 +244,7 @@ def _locate(text: str, sentence: str, start: int) -> tuple[int, int] | None:
     if pos >= 0:
         end = pos + len(sentence)
     else:
-        core = _MARKERS.sub("", sentence).strip().rstrip(".!?").strip()
+        core = MARKER_SPACED.sub("", sentence).strip().rstrip(".!?").strip()
         if len(core) < 8:
             return None
         pos = text.find(core, start)
