@@ -3,6 +3,11 @@
 Each subcommand has one handler ``cmd_<name>(args, assistant) -> int`` (the exit code).
 Errors of ours become a one-line message on stderr and exit code 1; bad usage exits 2.
 The library never prints; this module does.
+
+The error contract: exactly one line per failure on stderr (``error: <origin>: <reason>``;
+the indexer's log record of the same failure is not shown again), every name escaped
+(:func:`assistant.errors.one_line`: no newline, control character or ANSI escape reaches
+the terminal, log lines included), and no traceback unless ``-v``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, one_line
 from assistant.models import Claim, Filters, StreamEvent, Turn, final_answer
 from assistant.service import Assistant
 
@@ -72,7 +77,7 @@ def cmd_ingest(args: argparse.Namespace, assistant: Assistant) -> int:
     with _progress_bar("ingest", "doc", args.quiet) as progress:
         result = assistant.ingest(args.inputs, prune=args.prune, progress=progress)
     for origin, reason in result.failed:
-        print(f"error: {origin}: {reason}", file=sys.stderr)
+        print(f"error: {one_line(origin)}: {one_line(reason)}", file=sys.stderr)
     print(
         f"added {len(result.added)}, updated {len(result.updated)}, "
         f"unchanged {len(result.unchanged)}, removed {len(result.removed)}, "
@@ -330,24 +335,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _LogHandler(logging.StreamHandler):
+    """The CLI's stderr log handler (one per process; replaced on each ``main`` call)."""
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log messages escaped like error lines; a traceback (``-v`` only) keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
+
+def _not_printed_here(record: logging.LogRecord) -> bool:
+    """The indexer logs each failure; ``cmd_ingest`` prints it as the one error line."""
+    return not (record.name == "assistant.index.indexer"
+                and str(record.msg).startswith("ingest failed:"))
+
+
+def _setup_logging(verbose: bool) -> None:
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _LogHandler)]:
+        root.removeHandler(handler)
+    if root.handlers:
+        return  # logging is configured by whoever runs us (a test runner, an application)
+    handler = _LogHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(_not_printed_here)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    _setup_logging(args.verbose)
     overrides = {"index_dir": args.index} if args.index else {}
     try:
         settings = Settings(**overrides)
         assistant = Assistant(settings)
         return COMMANDS[args.command](args, assistant)
     except AssistantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        logger.debug("unexpected error", exc_info=True)
+        print(f"error: unexpected error: {type(exc).__name__}: {one_line(str(exc))} "
+              "(run with -v for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = 200  # word pieces; all-MiniLM-L6-v2 reads at most 256
     max_file_bytes: int = 20 * 1024 * 1024  # larger files are refused with a clear error
     fetch_timeout: float = 15.0  # seconds, for URLs and feeds
+    fetch_deadline: float = 30.0  # seconds: total time for one URL, however slowly it drips
+    ingest_deadline: float = 600.0  # seconds: total fetch time for one ingest's URLs and feeds
+    fetch_max_bytes: int = 10 * 1024 * 1024  # a larger response is refused
+    fetch_max_redirects: int = 5
+    allow_private_urls: bool = False  # loopback, link-local, private addresses refused unless set
+    lock_wait: float = 120.0  # seconds an ingest waits for another one to finish, then fails
+    max_meta_chars: int = 1000  # per metadata field (title, source, url ...)
+    max_chunks_per_article: int = 400  # the rest of a longer article is dropped, with a warning
+    max_feed_entries: int = 500  # entries read from one feed
 
     # --- retrieval
     top_k: int = 6
@@ -90,6 +99,13 @@ class Settings(BaseSettings):
     concurrency: int = 2
     upload_max_bytes: int = 10 * 1024 * 1024
     feedback_db: Path | None = None  # default: index_dir / "feedback.sqlite3"
+    max_question_chars: int = 2000
+    max_check_chars: int = 20000  # pasted text in the fact-check tab
+    max_check_claims: int = 40
+    user_concurrency: int = 1  # answers in flight per page user (session)
+    login_attempts: int = 5  # failed logins per user and address within login_window
+    login_window: float = 300.0  # seconds
+    page_backends: tuple[str, ...] = ()  # a page may pick these + extractive; else the default
 
     # --- Slack
     slack_bot_token: SecretStr | None = Field(
@@ -109,6 +125,7 @@ class Settings(BaseSettings):
     slack_rate_limit: int = 10  # questions per user per minute
     slack_command: str = "/rare-earth"  # the slash command registered in the Slack app
     slack_host: str = "127.0.0.1"  # HTTP mode: bind address (put a TLS proxy in front)
+    slack_max_body_bytes: int = 64 * 1024  # larger HTTP-mode request bodies are refused unread
 
     @property
     def feedback_path(self) -> Path:

@@ -2,7 +2,8 @@
 
 The CLI turns an ``AssistantError`` into a one-line message and a non-zero exit code; the
 page and the Slack bot show :func:`user_message` (the one wording of our errors for people)
-and log the exception.
+and log the exception. :func:`one_line` makes any text safe for one terminal line: names
+from outside (file names, ids, URLs) may hold newlines or ANSI escapes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ class ModelError(AssistantError):
 
 class GenerationError(AssistantError):
     """The LLM backend failed while answering or judging."""
+
+
+def one_line(text: str) -> str:
+    """``text`` with every non-printable character (newline, tab, ESC, other controls) as its
+    Python escape, so it shows as one line and cannot drive the terminal.
+
+    ``one_line("a\\nb\\x1b[31m") -> "a\\\\nb\\\\x1b[31m"``
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def user_message(exc: BaseException) -> str:

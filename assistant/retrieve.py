@@ -14,6 +14,10 @@ gets the allow-list of chunk ids whose metadata pass :func:`matches` (the same r
 dates inclusive on ``published``, an undated chunk fails a date bound; sources and
 article ids matched exactly).
 
+Chunks of articles the manifest marks ``pending`` (being rewritten, or left half-written by
+a killed ingest until the next one cleans up) are never returned: the set of pending ids is
+read from the manifest only when its generation changed (one one-row query per question).
+
 Compromises: near-duplicates are found by word 5-shingle Jaccard over the candidates only
 (no vectors come back from the store); a chunk seen only by BM25 has no dense score (and
 vice versa) - fusion treats a missing score as the bottom of that list.
@@ -251,6 +255,7 @@ class Retriever:
         settings: Any,
         fusion: Fusion = DEFAULT_FUSION,
         duplicate_threshold: float = 0.8,
+        manifest: Any = None,
     ) -> None:
         self.store = store
         self.lexical = lexical
@@ -258,11 +263,39 @@ class Retriever:
         self.settings = settings
         self.fusion = fusion
         self.duplicate_threshold = duplicate_threshold
+        # ``generation() -> int`` and ``pending() -> [entry with .article_id]``; by default
+        # the manifest the BM25 index follows (none: nothing is filtered).
+        if manifest is None:
+            manifest = getattr(lexical, "manifest", None)
+        self.manifest = manifest if hasattr(manifest, "pending") else None
+        self._pending: tuple[int, frozenset[str]] = (-1, frozenset())
+
+    def pending_ids(self) -> frozenset[str]:
+        """Ids of articles marked ``pending`` in the manifest (re-read when it changed)."""
+        if self.manifest is None:
+            return frozenset()
+        generation = int(self.manifest.generation())
+        seen, ids = self._pending
+        if generation != seen:
+            ids = frozenset(e.article_id for e in self.manifest.pending())
+            self._pending = (generation, ids)
+        return ids
 
     def _dense(self, query: str, n: int, filters: Filters) -> list[tuple[Chunk, float]]:
         vector = self.embedder.embed_query(query)
         hits = self.store.query(vector, n, filters)
         return [(c, s) for c, s in hits if matches(c, filters)]
+
+    @staticmethod
+    def _settled(
+        hits: list[tuple[Chunk, float]], pending: frozenset[str]
+    ) -> list[tuple[Chunk, float]]:
+        if not pending:
+            return hits
+        kept = [(c, s) for c, s in hits if c.article_id not in pending]
+        if len(kept) < len(hits):
+            logger.debug("%d chunks of pending articles left out", len(hits) - len(kept))
+        return kept
 
     def _bm25(self, query: str, n: int, filters: Filters) -> list[tuple[Chunk, float]]:
         allowed = None
@@ -292,8 +325,10 @@ class Retriever:
         if not query.strip() or k <= 0:
             return []
         n = max(int(self.settings.candidates), k)
+        pending = self.pending_ids()
         dense = self._dense(query, n, filters) if mode in ("hybrid", "dense") else []
         bm25 = self._bm25(query, n, filters) if mode in ("hybrid", "bm25") else []
+        dense, bm25 = self._settled(dense, pending), self._settled(bm25, pending)
         chunks: dict[str, Chunk] = {}
         for c, _ in [*dense, *bm25]:
             chunks.setdefault(c.id, c)

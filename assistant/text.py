@@ -205,7 +205,10 @@ INJECTION = re.compile(
     r"(?:supported|contradicted|unsupported)\b"
     r"|\byou\s+are\s+(?:an?\s+)?(?:ai|language\s+model|assistant|chatbot|fact.?checker)"
     r"|\b(?:ai|llm|model|bot)s?\s+(?:reading|processing|checking)\s+this"
-    r"|<\|im_(?:start|end)\|>",
+    r"|<\|im_(?:start|end)\|>"
+    # the prompt's own structure: chat-template tokens, block tags, instruction headers
+    r"|<\|[a-z_]{2,20}\|>|<\s*/?\s*(?:sources?|context|documents?|system|instructions?)\s*>"
+    r"|\[/?INST\]|<</?SYS>>|^\s*#{2,}\s*(?:instruction|response|system|user|assistant)\b",
     re.IGNORECASE,
 )
 

@@ -9,7 +9,7 @@ Scoring: cosine similarity of each sentence to the question (the packaged MiniLM
 plus an answer-type bonus (a "how much" question prefers sentences with figures, a "when"
 question sentences with dates) plus a keyword-overlap bonus (share of the question's content
 words found in the sentence, matched on crude stems so "holds" meets "hold"). Sentences that
-read like instructions to an assistant (:func:`assistant.text.looks_like_injection`) are
+read like instructions to an assistant (:func:`assistant.verify.injection.is_injection`) are
 dropped: sources are data, and an injected order never reaches a prompt or an answer.
 
 Compromises: keyword matching is English-only prefix matching, not stemming; the thresholds
@@ -29,7 +29,8 @@ import numpy as np
 
 from assistant.answer.citations import markers
 from assistant.models import Passage
-from assistant.text import looks_like_injection, split_sentences
+from assistant.text import split_sentences
+from assistant.verify.injection import is_injection as looks_like_injection
 
 #: Below this combined score the extractive backend says the sources do not answer.
 EXTRACTIVE_THRESHOLD = 0.45

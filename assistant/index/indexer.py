@@ -46,7 +46,7 @@ from typing import Any
 from assistant.config import Settings
 from assistant.errors import AssistantError, LoadError, StoreError
 from assistant.index.fingerprint import raw_hash
-from assistant.index.lock import IngestLock
+from assistant.index.lock import IngestLock, busy_message, describe, holder
 from assistant.index.manifest import DONE, Entry, Manifest
 from assistant.models import (
     Article,
@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 #: Chunks embedded per batch (per ``encode`` call and per pending/done transaction).
 BATCH_CHUNKS = 512
+
 
 def _is_url(origin: str) -> bool:
     return "://" in origin
@@ -159,9 +160,18 @@ class Indexer:
 
         One ingest at a time per index: a thread lock here and an advisory file lock on
         ``index_dir/ingest.lock`` against a second process (released by the OS if killed).
+        Each is waited for at most ``settings.lock_wait`` seconds, then an ``AssistantError``
+        says what the other ingest is doing and since when.
         """
-        with self._lock, IngestLock(self.settings.index_dir / "ingest.lock"):
-            return self._ingest(inputs, prune, progress)
+        path = self.settings.index_dir / "ingest.lock"
+        wait = self.settings.lock_wait
+        if not self._lock.acquire(timeout=wait):
+            raise AssistantError(f"{busy_message(holder(path))}; try again when it has finished")
+        try:
+            with IngestLock(path, wait=wait, doing=describe(inputs)):
+                return self._ingest(inputs, prune, progress)
+        finally:
+            self._lock.release()
 
     def _ingest(
         self,
@@ -269,7 +279,8 @@ class Indexer:
                 run.unchanged.append(raw.id)
                 return None
             chunks = chunk_article(
-                article, self.settings.chunk_max_tokens, self.embedder.count_tokens
+                article, self.settings.chunk_max_tokens, self.embedder.count_tokens,
+                self.settings.max_chunks_per_article,
             )
         except AssistantError as exc:
             run.fail(raw.origin, str(exc), raw.id)

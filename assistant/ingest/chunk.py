@@ -1,6 +1,6 @@
 """Chunking: section-aware, sentence-aligned pieces of an article, as exact slices.
 
-``chunk_article(article, max_tokens, count_tokens) -> list[Chunk]``
+``chunk_article(article, max_tokens, count_tokens, max_chunks=None) -> list[Chunk]``
 
 - A chunk never crosses a section boundary; it carries its section's title and role
   (``chunk.section``, ``chunk.role``). The heading line is part of its section's span, so the
@@ -16,6 +16,9 @@
   of such a sentence fill chunks of their own, so every chunk is either whole sentences or
   a piece of one sentence.
 - Every non-whitespace character of the article lies in exactly one chunk.
+- At most ``max_chunks`` chunks per article (default: the ``max_chunks_per_article`` setting's
+  default): the rest of a longer article is dropped with a warning naming the article and
+  how much of its text was kept (one 300k-word line must not become 1,500 chunks).
 - Chunk ids are ``f"{article.id}:{article.hash}:{index}"`` so re-indexing the same content
   writes the same ids (idempotent), and changed content gets new ones.
 
@@ -25,14 +28,21 @@ order (``index``) if it needs it.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
+from assistant.config import Settings
 from assistant.ingest.sections import detect_sections
 from assistant.models import Article, Chunk, Section
 from assistant.text import split_sentences
 
-__all__ = ["chunk_article"]
+__all__ = ["MAX_CHUNKS", "chunk_article"]
+
+logger = logging.getLogger(__name__)
+
+#: The default cap on chunks per article (``Settings.max_chunks_per_article``).
+MAX_CHUNKS: int = Settings.model_fields["max_chunks_per_article"].default
 
 _WORD = re.compile(r"\S+")
 
@@ -81,8 +91,15 @@ def _units(
     return units
 
 
+class _Full(Exception):
+    """The article reached its chunk cap."""
+
+
 def chunk_article(
-    article: Article, max_tokens: int, count_tokens: Callable[[str], int]
+    article: Article,
+    max_tokens: int,
+    count_tokens: Callable[[str], int],
+    max_chunks: int | None = None,
 ) -> list[Chunk]:
     """Chunks of ``article``, in text order.
 
@@ -93,6 +110,7 @@ def chunk_article(
     """
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    cap = MAX_CHUNKS if max_chunks is None else max_chunks
     text = article.text
     sections = article.sections or detect_sections(text)
     art_hash = article.hash
@@ -100,6 +118,8 @@ def chunk_article(
 
     def emit(section: Section, s: int, e: int) -> None:
         index = len(chunks)
+        if index >= cap:
+            raise _Full
         chunks.append(
             Chunk(
                 id=f"{article.id}:{art_hash}:{index}",
@@ -117,18 +137,26 @@ def chunk_article(
             )
         )
 
-    for section in sections:
-        cur_s = cur_e = -1
-        cur_n = 0
-        cur_group = -1
-        for s, e, n, group in _units(text, section, max_tokens, count_tokens):
-            if cur_s >= 0 and (cur_n + n > max_tokens or group != cur_group):
+    try:
+        for section in sections:
+            cur_s = cur_e = -1
+            cur_n = 0
+            cur_group = -1
+            for s, e, n, group in _units(text, section, max_tokens, count_tokens):
+                if cur_s >= 0 and (cur_n + n > max_tokens or group != cur_group):
+                    emit(section, cur_s, cur_e)
+                    cur_s = -1
+                if cur_s < 0:
+                    cur_s, cur_n, cur_group = s, 0, group
+                cur_e = e
+                cur_n += n
+            if cur_s >= 0:
                 emit(section, cur_s, cur_e)
-                cur_s = -1
-            if cur_s < 0:
-                cur_s, cur_n, cur_group = s, 0, group
-            cur_e = e
-            cur_n += n
-        if cur_s >= 0:
-            emit(section, cur_s, cur_e)
+    except _Full:
+        kept = chunks[-1].end if chunks else 0
+        logger.warning(
+            "%s: article %r is longer than %d chunks; only its first %d of %d characters "
+            "are indexed (max_chunks_per_article)",
+            article.origin, article.id, cap, kept, len(text),
+        )
     return chunks

@@ -7,19 +7,24 @@ a multi-record document is returned as a ``LoadError`` in the list, the others s
 - ``.txt`` / ``.md`` / ``.markdown``: optional YAML front matter (``---`` block) with
   ``id, title, url, published, source``. Without a title the loader leaves it empty and
   ``pipeline.prepare`` derives it from the cleaned text. Markdown keeps its ``#`` headings
-  (section detection reads them); links become their text, images go.
+  (section detection reads them); links become their text, images go. Front matter and
+  metadata checks (aliases refused, fields capped, ids, dates) are :mod:`.meta`.
 - ``.html`` / ``.htm``: trafilatura (main text, title, date, site name).
 - ``.json`` (one record or a list) / ``.jsonl`` (one per line): ``{id, title, text, url?,
   published?, source?}``; a record's ``id`` is kept, else ``<file id>-<n>``. A bad line in a
-  ``.jsonl`` is one ``LoadError`` naming the file and line.
+  ``.jsonl`` is one ``LoadError`` naming the file and line; so is a record whose ``id`` an
+  earlier record of the file used, and deep nesting or a 100k-digit number is a clear error.
 - ``.xml`` / ``.rss`` / ``.atom`` (or sniffed as a feed): feedparser; each entry is one
   article. An entry with full ``content`` uses it; one with only a summary gets its linked
-  page fetched and extracted (falling back to the summary, with a warning).
+  page fetched and extracted (falling back to the summary, with a warning). Only the first
+  ``max_feed_entries`` entries are read (a warning names the rest).
 
 Decoding (:func:`decode`): UTF-16/32 with a BOM; UTF-8 (with or without BOM); a declared
-HTTP charset; otherwise charset-normalizer's best guess. NUL bytes, no plausible encoding,
+HTTP charset; Windows-1252 when it reads as Western text (accented letters inside mostly
+ASCII words: charset-normalizer misreads short French as Baltic); otherwise
+charset-normalizer's best guess. NUL bytes, no plausible encoding,
 or mostly control characters -> "binary". The only module that imports trafilatura,
-feedparser, charset-normalizer and yaml.
+feedparser and charset-normalizer (yaml is :mod:`.meta`).
 
 Compromise: feed HTML fragments are flattened with regexes, not a parser.
 """
@@ -31,24 +36,30 @@ import html as _html
 import json
 import logging
 import re
-from datetime import date, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import charset_normalizer
 import feedparser
 import trafilatura
-import yaml
 
 from assistant.errors import LoadError
 from assistant.ingest.fetch import Fetcher, url_id
+from assistant.ingest.meta import (
+    Limits,
+    date_field,
+    id_field,
+    meta_field,
+    parse_date,
+    split_front_matter,
+    unique_ids,
+)
 from assistant.models import RawArticle, content_hash
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "FEED_EXT", "HTML_EXT", "JSONL_EXT", "JSON_EXT", "KNOWN_EXT", "TEXT_EXT",
+    "FEED_EXT", "HTML_EXT", "JSONL_EXT", "JSON_EXT", "KNOWN_EXT", "TEXT_EXT", "Limits",
     "decode", "feed_doc", "parse_bytes", "parse_date", "sniff",
 ]
 
@@ -59,44 +70,12 @@ JSONL_EXT = frozenset({".jsonl", ".ndjson"})
 FEED_EXT = frozenset({".xml", ".rss", ".atom"})
 KNOWN_EXT = TEXT_EXT | HTML_EXT | JSON_EXT | JSONL_EXT | FEED_EXT
 
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _MD_CODE = re.compile(r"`([^`\n]+)`")
-
-
-def parse_date(value: Any) -> date | None:
-    """``"2025-01-31T10:00:00Z" -> date(2025, 1, 31)``; RFC 822 and struct_time too; else None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if hasattr(value, "tm_year"):  # time.struct_time from feedparser
-        try:
-            return date(value.tm_year, value.tm_mon, value.tm_mday)
-        except ValueError:
-            return None
-    s = str(value).strip()
-    m = re.match(r"(\d{4})-(\d{2})-(\d{2})", s)
-    if m:
-        try:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        except ValueError:
-            return None
-    m = re.fullmatch(r"(\d{4})/(\d{2})/(\d{2})", s)
-    if m:
-        try:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        except ValueError:
-            return None
-    try:
-        return parsedate_to_datetime(s).date()
-    except (TypeError, ValueError, IndexError):
-        logger.debug("unparseable date %r", s)
-        return None
+DEFAULT_LIMITS = Limits()
+_TYPOGRAPHY = frozenset("€‚„…†‡‰‹›‘’“”•–—™°«»©®±·¹²³¼½¾§¶£¥¢×÷\xa0")
 
 
 def decode(data: bytes, origin: str, declared: str = "") -> str:
@@ -127,6 +106,10 @@ def decode(data: bytes, origin: str, declared: str = "") -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    western = _western(data)
+    if western is not None:
+        logger.info("%s: not UTF-8, decoded as cp1252", origin)
+        return western
     best = charset_normalizer.from_bytes(data[:1_000_000]).best()
     if best is None or best.encoding is None:
         raise LoadError(origin, "binary or undecodable file (no text encoding fits)")
@@ -139,6 +122,22 @@ def decode(data: bytes, origin: str, declared: str = "") -> str:
         raise LoadError(origin, "binary file (mostly control characters), not a text document")
     logger.info("%s: not UTF-8, decoded as %s", origin, best.encoding)
     return text
+
+
+def _western(data: bytes) -> str | None:
+    """``data`` as Windows-1252 when that reads as Western text, else None: every non-ASCII
+    character a letter or typography, and accented letters a small share of all letters."""
+    try:
+        text = data[:1_000_000].decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    high = [c for c in text if ord(c) > 127]
+    if any(not c.isalpha() and c not in _TYPOGRAPHY for c in high):
+        return None
+    letters = sum(1 for c in text if c.isalpha())
+    if sum(1 for c in high if c.isalpha()) > 0.25 * max(1, letters):
+        return None  # Cyrillic text read as cp1252 is mostly accented "letters"
+    return data.decode("cp1252")
 
 
 def sniff(data: bytes) -> str:
@@ -155,21 +154,6 @@ def sniff(data: bytes) -> str:
     return ""
 
 
-def _split_front_matter(text: str, origin: str) -> tuple[dict[str, Any], str]:
-    m = _FRONT_MATTER.match(text)
-    if not m:
-        return {}, text
-    try:
-        meta = yaml.safe_load(m.group(1)) or {}
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f" (line {line + 2})" if line is not None else ""
-        raise LoadError(origin, f"invalid YAML front matter{where}") from exc
-    if not isinstance(meta, dict):
-        raise LoadError(origin, "front matter is not a mapping of keys to values")
-    return meta, text[m.end() :]
-
-
 def _strip_markdown(text: str) -> str:
     text = _MD_IMAGE.sub("", text)
     text = _MD_LINK.sub(r"\1", text)
@@ -177,31 +161,31 @@ def _strip_markdown(text: str) -> str:
     return _MD_CODE.sub(r"\1", text)
 
 
-def _meta_str(meta: dict[str, Any], key: str) -> str:
-    value = meta.get(key)
-    return "" if value is None else str(value).strip()
-
-
-def _text_doc(text: str, file_id: str, origin: str, markdown: bool) -> list[RawArticle]:
-    meta, body = _split_front_matter(text, origin)
+def _text_doc(
+    text: str, file_id: str, origin: str, markdown: bool, limits: Limits
+) -> list[RawArticle]:
+    meta, body = split_front_matter(text, origin, limits)
+    where = "front matter "
     if markdown:
         body = _strip_markdown(body)
     if not body.strip():
         raise LoadError(origin, "empty document (no text after the front matter)")
     return [
         RawArticle(
-            id=_meta_str(meta, "id") or file_id,
-            title=_meta_str(meta, "title"),
+            id=id_field(meta, file_id, origin, where, limits),
+            title=meta_field(meta, "title", origin, where, limits),
             text=body,
             origin=origin,
-            url=_meta_str(meta, "url"),
-            published=parse_date(meta.get("published") or meta.get("date")),
-            source=_meta_str(meta, "source"),
+            url=meta_field(meta, "url", origin, where, limits),
+            published=date_field(meta, ("published", "date"), origin, where),
+            source=meta_field(meta, "source", origin, where, limits),
         )
     ]
 
 
-def _html_doc(html: str, doc_id: str, origin: str, url: str = "") -> list[RawArticle]:
+def _html_doc(
+    html: str, doc_id: str, origin: str, url: str = "", limits: Limits = DEFAULT_LIMITS
+) -> list[RawArticle]:
     doc = trafilatura.bare_extraction(
         html, url=url or None, with_metadata=True, include_comments=False, include_tables=True
     )
@@ -212,73 +196,90 @@ def _html_doc(html: str, doc_id: str, origin: str, url: str = "") -> list[RawArt
     first, _, rest = text.partition("\n")
     if title and first.strip() == title and rest.strip():
         text = rest  # trafilatura repeats the headline as the first line
+    site = getattr(doc, "sitename", None) or getattr(doc, "hostname", None) or ""
+    meta = {"title": title, "source": site, "url": url or getattr(doc, "url", None) or ""}
     return [
         RawArticle(
             id=doc_id,
-            title=title,
+            title=meta_field(meta, "title", origin, "page ", limits),
             text=text,
             origin=origin,
-            url=url or (getattr(doc, "url", None) or ""),
+            url=meta_field(meta, "url", origin, "page ", limits),
             published=parse_date(getattr(doc, "date", None)),
-            source=(getattr(doc, "sitename", None) or getattr(doc, "hostname", None) or ""),
+            source=meta_field(meta, "source", origin, "page ", limits),
         )
     ]
 
 
-def _record(obj: Any, file_id: str, origin: str, n: int, where: str) -> RawArticle:
+def _record(
+    obj: Any, file_id: str, origin: str, n: int, where: str, limits: Limits
+) -> RawArticle:
     if not isinstance(obj, dict):
         kind = type(obj).__name__
         raise LoadError(origin, f"{where}: expected an object with 'text', got {kind}")
     text = obj.get("text")
     if not isinstance(text, str) or not text.strip():
         raise LoadError(origin, f"{where}: record has no 'text'")
-    rid = obj.get("id")
+    at = f"{where}: "
     return RawArticle(
-        id=str(rid).strip() if rid not in (None, "") else f"{file_id}-{n}",
-        title=str(obj.get("title") or "").strip(),
+        id=id_field(obj, f"{file_id}-{n}", origin, at, limits),
+        title=meta_field(obj, "title", origin, at, limits),
         text=text,
         origin=origin,
-        url=str(obj.get("url") or "").strip(),
-        published=parse_date(obj.get("published")),
-        source=str(obj.get("source") or "").strip(),
+        url=meta_field(obj, "url", origin, at, limits),
+        published=date_field(obj, ("published",), origin, at),
+        source=meta_field(obj, "source", origin, at, limits),
     )
 
 
-def _json_doc(text: str, file_id: str, origin: str) -> list[RawArticle | LoadError]:
+def _json_loads(text: str, origin: str, where: str) -> Any:
+    """``json.loads`` with our reasons: invalid, nested too deeply, a number too long."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise LoadError(origin, f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        raise LoadError(origin, f"{where}invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise LoadError(origin, f"{where}invalid JSON (nested too deeply)") from exc
+    except ValueError as exc:  # an integer over Python's 4300-digit conversion limit
+        raise LoadError(origin, f"{where}invalid JSON ({str(exc).split(':')[0]})") from exc
+
+
+def _json_doc(
+    text: str, file_id: str, origin: str, limits: Limits
+) -> list[RawArticle | LoadError]:
+    data = _json_loads(text, origin, "")
     records = data if isinstance(data, list) else [data]
     if not records:
         raise LoadError(origin, "empty JSON list (no records)")
     out: list[RawArticle | LoadError] = []
+    wheres: list[str] = []
     for n, obj in enumerate(records, 1):
         where = f"record {n}" if isinstance(data, list) else "record"
+        wheres.append(where)
         try:
-            out.append(_record(obj, file_id, origin, n, where))
+            out.append(_record(obj, file_id, origin, n, where, limits))
         except LoadError as err:
             out.append(err)
-    return out
+    return unique_ids(out, wheres, origin)
 
 
-def _jsonl_doc(text: str, file_id: str, origin: str) -> list[RawArticle | LoadError]:
+def _jsonl_doc(
+    text: str, file_id: str, origin: str, limits: Limits
+) -> list[RawArticle | LoadError]:
     out: list[RawArticle | LoadError] = []
+    wheres: list[str] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        wheres.append(f"line {lineno}")
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            out.append(LoadError(origin, f"line {lineno}: invalid JSON: {exc.msg}"))
-            continue
-        try:
-            out.append(_record(obj, file_id, origin, lineno, f"line {lineno}"))
+            obj = _json_loads(line, origin, f"line {lineno}: ")
+            out.append(_record(obj, file_id, origin, lineno, f"line {lineno}", limits))
         except LoadError as err:
             out.append(err)
     if not out:
         raise LoadError(origin, "no JSON records")
-    return out
+    return unique_ids(out, wheres, origin)
 
 
 def _html_fragment_text(fragment: str) -> str:
@@ -293,7 +294,7 @@ def _html_fragment_text(fragment: str) -> str:
 
 
 def feed_doc(
-    data: bytes, feed_id: str, origin: str, fetcher: Fetcher
+    data: bytes, feed_id: str, origin: str, fetcher: Fetcher, limits: Limits = DEFAULT_LIMITS
 ) -> list[RawArticle | LoadError]:
     parsed = feedparser.parse(data)
     if not parsed.entries:
@@ -304,17 +305,23 @@ def feed_doc(
             raise LoadError(origin, "feed has no entries")
         raise LoadError(origin, "not an RSS/Atom feed")
     feed_title = str(parsed.feed.get("title") or "").strip()
+    entries = parsed.entries
+    if len(entries) > limits.feed_entries:
+        logger.warning("%s: the feed has %d entries; only the first %d are read "
+                       "(max_feed_entries)", origin, len(entries), limits.feed_entries)
+        entries = entries[: limits.feed_entries]
     out: list[RawArticle | LoadError] = []
-    for n, entry in enumerate(parsed.entries, 1):
+    for n, entry in enumerate(entries, 1):
         try:
-            out.append(_feed_entry(entry, n, feed_id, origin, feed_title, fetcher))
+            out.append(_feed_entry(entry, n, feed_id, origin, feed_title, fetcher, limits))
         except LoadError as err:
             out.append(err)
     return out
 
 
 def _feed_entry(
-    entry: Any, n: int, feed_id: str, origin: str, feed_title: str, fetcher: Fetcher
+    entry: Any, n: int, feed_id: str, origin: str, feed_title: str, fetcher: Fetcher,
+    limits: Limits,
 ) -> RawArticle:
     link = str(entry.get("link") or "").strip()
     title = str(entry.get("title") or "").strip()
@@ -333,7 +340,7 @@ def _feed_entry(
         try:
             body, ctype, final = fetcher.get(link)
             page = decode(body, link, fetcher.charsets.get(final, ""))
-            doc = _html_doc(page, entry_id, entry_origin, url=final)[0]
+            doc = _html_doc(page, entry_id, entry_origin, url=final, limits=limits)[0]
             text = doc.text
             title = title or doc.title
             published = published or doc.published
@@ -344,14 +351,17 @@ def _feed_entry(
         text = _html_fragment_text(str(entry.get("summary") or ""))
     if not text.strip():
         raise LoadError(entry_origin, f"feed entry {n} has no text")
+    meta = {"title": title, "url": link,
+            "source": source or (urlsplit(link).hostname or "" if link else "")}
+    where = f"feed entry {n}: "
     return RawArticle(
         id=entry_id,
-        title=title,
+        title=meta_field(meta, "title", entry_origin, where, limits),
         text=text,
         origin=entry_origin,
-        url=link,
+        url=meta_field(meta, "url", entry_origin, where, limits),
         published=published,
-        source=source or (urlsplit(link).hostname or "" if link else ""),
+        source=meta_field(meta, "source", entry_origin, where, limits),
     )
 
 
@@ -363,17 +373,18 @@ def parse_bytes(
     fetcher: Fetcher,
     url: str = "",
     charset: str = "",
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[RawArticle | LoadError]:
     """Parse a document of ``kind`` (an extension, or "feed"/"html"/"text")."""
     if kind in FEED_EXT or kind == "feed":
-        return feed_doc(data, doc_id, origin, fetcher)
+        return feed_doc(data, doc_id, origin, fetcher, limits)
     text = decode(data, origin, charset)
     if not text.strip():
         raise LoadError(origin, "empty file (only whitespace)")
     if kind in HTML_EXT or kind == "html":
-        return list(_html_doc(text, doc_id, origin, url=url))
+        return list(_html_doc(text, doc_id, origin, url=url, limits=limits))
     if kind in JSON_EXT:
-        return _json_doc(text, doc_id, origin)
+        return _json_doc(text, doc_id, origin, limits)
     if kind in JSONL_EXT:
-        return _jsonl_doc(text, doc_id, origin)
-    return list(_text_doc(text, doc_id, origin, markdown=kind in {".md", ".markdown"}))
+        return _jsonl_doc(text, doc_id, origin, limits)
+    return list(_text_doc(text, doc_id, origin, kind in {".md", ".markdown"}, limits))

@@ -9,7 +9,8 @@ Inputs:
 - a directory: walked recursively in sorted order; hidden files and folders (``.name``) are
   skipped; files with a known extension are loaded, others only when their first bytes sniff
   as a feed (or HTML); anything else is skipped (logged at debug level). Symlink loops are
-  cut. A single file of unknown type is read as text.
+  cut; a symlink whose target lies outside the given folder is not followed (one
+  ``LoadError`` naming the link). A single file of unknown type is read as text.
 - ``http(s)://`` URLs: a body that parses as RSS/Atom is a feed; HTML is extracted;
   ``text/plain`` and JSON are read as files are. A URL whose path says feed (``.xml .rss
   .atom``, ``/feed``, ``/rss``) but that returns something else is an error.
@@ -46,6 +47,7 @@ from assistant.ingest.fetch import Fetcher, url_id
 from assistant.ingest.formats import (
     FEED_EXT,
     KNOWN_EXT,
+    Limits,
     feed_doc,
     parse_bytes,
     parse_date,
@@ -112,10 +114,10 @@ def _load_file(
             kind = "text"
     elif ext in FEED_EXT and sniff(data) == "html":
         kind = "html"
-    return parse_bytes(data, kind, doc_id, origin, fetcher)
+    return parse_bytes(data, kind, doc_id, origin, fetcher, limits=Limits.of(settings))
 
 
-def _load_url(url: str, fetcher: Fetcher) -> list[RawArticle | LoadError]:
+def _load_url(url: str, fetcher: Fetcher, limits: Limits) -> list[RawArticle | LoadError]:
     body, ctype, final = fetcher.get(url)
     charset = fetcher.charsets.get(final, "")
     if not body.strip():
@@ -126,26 +128,40 @@ def _load_url(url: str, fetcher: Fetcher) -> list[RawArticle | LoadError]:
         t in ctype for t in ("rss", "atom")
     )
     if sniffed == "feed" or "rss" in ctype or "atom" in ctype:
-        return feed_doc(body, doc_id, url, fetcher)
+        return feed_doc(body, doc_id, url, fetcher, limits)
     if expects_feed:
         raise LoadError(url, f"expected an RSS/Atom feed, got {ctype or 'unknown content'}")
     if sniffed == "html" or "html" in ctype:
-        return parse_bytes(body, "html", doc_id, url, fetcher, url=final, charset=charset)
+        return parse_bytes(
+            body, "html", doc_id, url, fetcher, url=final, charset=charset, limits=limits
+        )
     if "json" in ctype:
         kind = ".jsonl" if "ndjson" in ctype or "jsonl" in ctype else ".json"
-        return parse_bytes(body, kind, doc_id, url, fetcher, charset=charset)
+        return parse_bytes(body, kind, doc_id, url, fetcher, charset=charset, limits=limits)
     if ctype.startswith("text/") or not ctype:
         kind = ".md" if ctype == "text/markdown" else ".txt"
-        items = parse_bytes(body, kind, doc_id, url, fetcher, charset=charset)
+        items = parse_bytes(body, kind, doc_id, url, fetcher, charset=charset, limits=limits)
         return [replace(a, url=a.url or url) if isinstance(a, RawArticle) else a for a in items]
     raise LoadError(url, f"unsupported content type {ctype}")
 
 
-def _walk(root: Path, _seen: set[Path] | None = None) -> Iterator[Path | LoadError]:
-    """Files under ``root``, sorted; hidden files and folders skipped; symlink loops cut."""
+def _link_origin(path: Path) -> str:
+    """A symlink named as it is (not its target), relative to the working directory."""
+    try:
+        return path.absolute().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.absolute().as_posix()
+
+
+def _walk(
+    root: Path, _seen: set[Path] | None = None, _top: Path | None = None
+) -> Iterator[Path | LoadError]:
+    """Files under ``root``, sorted; hidden files and folders skipped; symlink loops cut;
+    symlinks whose target lies outside the top folder refused."""
     seen = _seen if _seen is not None else set()
     try:
         real = root.resolve()
+        top = _top if _top is not None else real
         if real in seen:
             return
         seen.add(real)
@@ -156,8 +172,19 @@ def _walk(root: Path, _seen: set[Path] | None = None) -> Iterator[Path | LoadErr
     for p in entries:
         if p.name.startswith("."):
             continue
+        if p.is_symlink():
+            try:
+                target = p.resolve()
+            except (OSError, RuntimeError):
+                yield LoadError(_link_origin(p), "symbolic link that cannot be resolved")
+                continue
+            if target != top and top not in target.parents:
+                yield LoadError(
+                    _link_origin(p), "symbolic link to outside the folder, not followed"
+                )
+                continue
         if p.is_dir():
-            yield from _walk(p, seen)
+            yield from _walk(p, seen, top)
         elif p.is_file():
             yield p
 
@@ -199,7 +226,7 @@ def _guarded(
     except LoadError as err:
         return [_one_line(err)]
     except Exception as exc:  # noqa: BLE001 - one bad input must not stop the batch
-        logger.exception("unexpected error while loading %s", origin)
+        logger.debug("unexpected error while loading %s", origin, exc_info=True)
         return [_one_line(LoadError(origin, f"unexpected error: {type(exc).__name__}: {exc}"))]
     out: list[RawArticle | LoadError] = []
     for item in items:
@@ -231,7 +258,7 @@ def load_inputs(inputs: Sequence[str], settings: Settings) -> Iterator[RawArticl
             try:
                 yield from _load_one(inp, settings, fetcher, seen)
             except Exception as exc:  # noqa: BLE001 - never stop the batch for one input
-                logger.exception("unexpected error while loading %s", inp)
+                logger.debug("unexpected error while loading %s", inp, exc_info=True)
                 yield LoadError(inp, f"unexpected error: {type(exc).__name__}: {exc}")
     finally:
         fetcher.close()
@@ -241,7 +268,8 @@ def _load_one(
     inp: str, settings: Settings, fetcher: Fetcher, seen: dict[str, str]
 ) -> Iterator[RawArticle | LoadError]:
     if _is_url(inp):
-        yield from _guarded(inp, lambda: _load_url(inp, fetcher), seen)
+        limits = Limits.of(settings)
+        yield from _guarded(inp, lambda: _load_url(inp, fetcher, limits), seen)
         return
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", inp):
         yield LoadError(inp, "unsupported URL scheme (only http:// and https://)")

@@ -13,7 +13,9 @@ A derived title longer than 140 characters is cut at a clause break (``, `` or `
 word boundary (with an ellipsis). The title is metadata only; it is not added to the text.
 
 ``chunk_article`` is re-exported so callers need only this module:
-``chunks = chunk_article(prepare(raw), settings.chunk_max_tokens, embedder.count_tokens)``.
+``chunks = chunk_article(prepare(raw), settings.chunk_max_tokens, embedder.count_tokens,
+settings.max_chunks_per_article)``; past the cap the rest of the article is dropped with a
+warning (without the fourth argument the setting's default cap applies).
 
 Compromise: a derived title is a rule over the document's opening lines, not a summary; it
 is only as good as that opening.

@@ -8,15 +8,17 @@ placeholder while working, then the answer (:mod:`~assistant.slack.blocks`); a f
 the thread as history (:mod:`~assistant.slack.threads`).
 
 Contract: Bolt acks first, the long work runs in a job pool after the ack; retries are
-dropped and events de-duplicated, so a question gets one answer; a failure posts a short
-apology and is logged (no traces or tokens reach Slack); bots are ignored; ``slack_channels``
-allow-lists channel ids (DMs always allowed); ``slack_rate_limit`` questions per user a minute.
+dropped, events and slash commands (a replayed signed request) de-duplicated, so a question
+gets one answer; a failure posts a short apology and is logged (no traces or tokens reach
+Slack); bots are ignored; ``slack_channels`` allow-lists channel ids (DMs always allowed);
+``slack_rate_limit`` questions per user a minute.
 Compromises: dedupe cache, threads and answers kept for feedback are in memory (a restart
 forgets them); retries are dropped, not replayed. Why: ``docs/notes/slack.md``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import wait as wait_futures
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -199,7 +201,11 @@ class SlackBot:
 
     # ---- slash command -----------------------------------------------------------------
     def _on_command(self, ack: Callable[..., None], command: dict[str, Any], client: WebClient,
-                    respond: Callable[..., Any], context: Any) -> None:
+                    respond: Callable[..., Any], context: Any, request: BoltRequest) -> None:
+        if not self.seen.add_new(*command_keys(command, request)):
+            ack()  # a replay of a signed request (same body and timestamp): answered once
+            logger.info("repeated slash command from %s ignored", command.get("user_id"))
+            return
         text = " ".join((command.get("text") or "").split())
         channel = command.get("channel_id") or ""
         user = command.get("user_id") or ""
@@ -358,6 +364,20 @@ class SlackBot:
         if self._feedback is None:
             self._feedback = FeedbackStore(self.settings.feedback_path)
         return self._feedback
+
+
+def command_keys(command: dict[str, Any], request: BoltRequest) -> tuple[str | None, ...]:
+    """De-duplication keys of a slash command: a hash of the signed timestamp and raw body (a
+    replayed request), and one of (team, channel, user, text, trigger_id) (Socket Mode)."""
+    keys: list[str | None] = [None, None]
+    if request.raw_body:
+        stamp = (request.headers.get("x-slack-request-timestamp") or [""])[0]
+        keys[0] = "cmd-body:" + hashlib.sha256(f"{stamp}:{request.raw_body}".encode()).hexdigest()
+    if command.get("trigger_id"):
+        fields = (command.get(k) or "" for k in ("team_id", "channel_id", "user_id", "text",
+                                                "trigger_id"))
+        keys[1] = "cmd:" + hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+    return tuple(keys)
 
 
 # ---- entry points ------------------------------------------------------------------------

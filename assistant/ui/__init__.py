@@ -1,9 +1,11 @@
 """The Gradio page: chat with cited, checked answers; a fact-check tab; the library.
 
 Modules: ``render`` (pure HTML from records, no gradio), ``exports`` (check exports, upload
-checks), ``page`` (state and handlers), ``layout`` (the Blocks, theme, launch), ``start``
-(start-up: index refresh, warm-up, serve), ``style.css``. This package is the only place
-that imports gradio, and only ``page``, ``layout`` and ``start`` do.
+checks, paths out of messages), ``guard`` (input limits, answers in flight per user, sign-in
+throttle, backend choice; no gradio), ``page`` (state and the chat, feedback and fact-check
+handlers), ``library`` (the library tab's handlers), ``layout`` (the Blocks, theme, launch),
+``start`` (start-up: index refresh, warm-up, serve), ``style.css``. This package is the only
+place that imports gradio, and only ``page``, ``library``, ``layout`` and ``start`` do.
 
 Contract: importing the package (or ``render``) changes nothing in the environment; the
 settings gradio reads at import are set by :func:`main`, the entry point, before gradio is

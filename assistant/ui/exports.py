@@ -2,7 +2,8 @@
 
 Job: write a check report as ``factcheck.csv`` + ``factcheck.json``; decide whether an
 uploaded file may be ingested (type, size, not empty) and give it a safe stored name; say
-what an ingest did in one line. No gradio import.
+what an ingest did in one line; take server paths out of messages shown on the page (only a
+file's name is shown). No gradio import.
 
 Contract: :func:`check_upload` returns the reason a file is refused, or ``""``; a refused
 file never reaches the ingest. Compromise: the type check goes by file extension only (the
@@ -24,6 +25,8 @@ UPLOAD_TYPES: tuple[str, ...] = (
 )
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# an absolute path of two or more parts (not the path part of a URL)
+_ABS_PATH = re.compile(r"""(?<![\w.:/])(?:/[^\s/'"“”<>:]+){2,}/?""")
 
 
 def write_check_exports(report: CheckReport, folder: Path) -> list[str]:
@@ -69,6 +72,15 @@ def safe_filename(name: str) -> str:
     """A stored name for an upload: ``"new article.md" -> "new_article.md"``."""
     stem = _SAFE_NAME.sub("_", Path(name).name).strip("._") or "upload"
     return stem[:120]
+
+
+def scrub_paths(message: str, names: dict[str, str]) -> str:
+    """``message`` without server paths: each path in ``names`` becomes its shown name, any
+    other absolute path its last part. ``scrub_paths("/srv/x/a.md: empty", {})`` ->
+    ``"a.md: empty"``."""
+    for path, shown in sorted(names.items(), key=lambda item: -len(item[0])):
+        message = message.replace(path, shown)
+    return _ABS_PATH.sub(lambda m: Path(m.group(0).rstrip("/\\")).name or "…", message)
 
 
 def result_summary(result: IngestResult) -> str:

@@ -7,7 +7,10 @@ Job: build the Blocks and wire each control to a :class:`~assistant.ui.page.Page
 
 Contract: loopback by default, never a share link, no server-side rendering, no error
 details sent to the browser; both ``ASSISTANT_AUTH_USER`` and ``ASSISTANT_AUTH_PASSWORD`` or
-neither. Compromise: system fonts only (the default theme pulls web fonts from Google, and
+neither; sign-in attempts throttled per user and address
+(:class:`~assistant.ui.guard.LoginGuard`); the answer writers offered are those a page client
+may pick (:func:`~assistant.ui.guard.page_backends`). Compromise: system fonts only (the
+default theme pulls web fonts from Google, and
 the page must not make outbound requests); the styles live in ``style.css`` next to this
 module, read when the launch arguments are built.
 """
@@ -18,12 +21,14 @@ from importlib import resources
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from assistant.config import Settings, reveal
 from assistant.errors import ConfigError
 from assistant.feedback import FeedbackStore
 from assistant.service import Assistant
 from assistant.ui.exports import UPLOAD_TYPES
+from assistant.ui.guard import ClientAddress, LoginGuard, page_backends
 from assistant.ui.page import BACKEND_LABELS, Conversation, Page
 from assistant.ui.render import LEGEND, esc, library_rows, render_sources
 
@@ -51,9 +56,7 @@ def build_app(assistant: Assistant, feedback: FeedbackStore | None = None) -> gr
     page = Page(assistant, feedback)
     settings = page.settings
     infos = page.articles()
-    backends = ["local", "extractive"] + (["openai"] if settings.openai_base_url else [])
-    if settings.backend not in backends:
-        backends.insert(0, settings.backend)
+    backends = list(page_backends(settings))  # a request for any other gets the default
 
     with gr.Blocks(title="Rare-earth news assistant", analytics_enabled=False) as app:
         conv = gr.State(Conversation())
@@ -206,8 +209,8 @@ def build_app(assistant: Assistant, feedback: FeedbackStore | None = None) -> gr
             api_name="comment",
         )
         check_btn.click(
-            page.check, inputs=[check_text], outputs=[check_table, check_summary, check_files],
-            api_name="check",
+            page.check_stream, inputs=[check_text],
+            outputs=[check_table, check_summary, check_files], api_name="check",
         )
         lib_out = [ingest_report, library, outlets, header]
 
@@ -237,7 +240,7 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
     auth = None
     password = reveal(settings.auth_password)
     if settings.auth_user and password:
-        auth = (settings.auth_user, password)
+        auth = (settings.auth_user, password)  # served behind LoginGuard by launch()
     elif settings.auth_user or password:
         raise ConfigError("set both ASSISTANT_AUTH_USER and ASSISTANT_AUTH_PASSWORD, or neither")
     return {
@@ -252,11 +255,16 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         "theme": _theme(),
         "css": css(),
         "footer_links": ["api"],
+        "app_kwargs": {"middleware": [Middleware(ClientAddress)]},  # the login's client address
     }
 
 
 def launch(app: gr.Blocks, settings: Settings, **extra: Any) -> Any:
-    """Queue with the configured concurrency and serve; ``extra`` overrides launch args."""
+    """Queue with the configured concurrency and serve; ``extra`` overrides launch args.
+    An account (user, password) is checked by :class:`LoginGuard`: sign-ins throttled."""
     kwargs = launch_kwargs(settings)
     kwargs.update(extra)
+    if isinstance(kwargs.get("auth"), tuple):
+        user, password = kwargs["auth"]
+        kwargs["auth"] = LoginGuard(user, password, settings)
     return app.queue(default_concurrency_limit=settings.concurrency).launch(**kwargs)

@@ -1,4 +1,4 @@
-"""The page's state and handlers: chat, feedback, fact-check, library.
+"""The page's state and handlers: chat, feedback, fact-check (and the library, inherited).
 
 Job: a thin face over :class:`assistant.service.Assistant`. :class:`Page` holds the handlers
 that the layout wires to buttons; each takes plain values and a :class:`Conversation` and
@@ -9,6 +9,12 @@ the streamed text with the checked answer; follow-ups pass the conversation to t
 assistant, which condenses them into standalone questions. Thumbs up/down and an optional
 comment go to :class:`assistant.feedback.FeedbackStore`. Errors become a short message in
 the page (:func:`assistant.errors.user_message`) and a ``logger.exception``, never a trace.
+Limits (:mod:`assistant.ui.guard`): an over-long question or pasted text, or a text with too
+many claims, gets a one-line refusal and no work; one answer or check in flight per user
+(a second gets "one question at a time"); the backend is one the page may pick, else the
+default. A fact-check runs claim by claim, yielding after each, so when the client leaves
+(gradio stops iterating and closes the generator) no further claim is checked. The library
+tab's handlers come from :class:`assistant.ui.library.LibraryHandlers`.
 
 Compromises: the conversation lives in per-browser-tab state (gone on reload); the sources
 panel lists the sources of every answer, newest first, so that older ``[n]`` links keep
@@ -21,7 +27,6 @@ between events, which a callback cannot do.
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -35,15 +40,16 @@ import gradio as gr
 from assistant.config import Settings
 from assistant.errors import ConfigError, user_message
 from assistant.feedback import FeedbackStore
-from assistant.models import Answer, ArticleInfo, Filters, IngestProgress, IngestResult, Turn
+from assistant.models import Answer, CheckReport, Filters, Turn
 from assistant.service import Assistant
-from assistant.ui.exports import check_upload, result_summary, safe_filename, write_check_exports
+from assistant.ui.exports import write_check_exports
+from assistant.ui.guard import InFlight, pick_backend, too_long, user_key
+from assistant.ui.library import BACKEND_LABELS, LibraryHandlers
 from assistant.ui.render import (
-    VERDICT_TEXT,
     check_rows,
+    check_summary,
     error_html,
     esc,
-    library_rows,
     render_answer,
     render_sources,
     short,
@@ -52,11 +58,8 @@ from assistant.ui.render import (
 
 logger = logging.getLogger(__name__)
 
-BACKEND_LABELS = {
-    "local": "local model (Qwen2.5 1.5B on this machine)",
-    "openai": "OpenAI-compatible endpoint",
-    "extractive": "extractive (quotes the best passages, no LLM)",
-}
+__all__ = ["BACKEND_LABELS", "Conversation", "Page", "parse_date"]
+BUSY = "One question at a time, please: wait for the answer being written."
 _STREAM_EVERY = 0.08  # seconds between streamed updates of the answer bubble
 
 
@@ -94,7 +97,7 @@ class Conversation:
         return sorted(self.answers.items())
 
 
-class Page:
+class Page(LibraryHandlers):
     """The handlers behind the page, testable without a browser (``Page(fake_assistant)``)."""
 
     def __init__(self, assistant: Assistant, feedback: FeedbackStore | None = None) -> None:
@@ -102,6 +105,7 @@ class Page:
         self.settings: Settings = assistant.settings
         self.feedback = feedback or FeedbackStore(self.settings.feedback_path)
         self.uploads_dir = self.settings.index_dir / "uploads"
+        self.in_flight = InFlight(self.settings.user_concurrency)
 
     # -- chat ---------------------------------------------------------------------------------
     def filters(self, since: Any, until: Any, outlets: Sequence[str] | None) -> Filters:
@@ -119,12 +123,38 @@ class Page:
         until: Any = None,
         outlets: Sequence[str] | None = None,
         backend: str | None = None,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple[list[dict[str, str]], str, Conversation, str]]:
-        """Stream (messages, sources panel, state, question box) updates for one question."""
+        """Stream (messages, sources panel, state, question box) updates for one question.
+
+        An over-long question, or a second one while this user's answer is being written,
+        gets a one-line refusal and no work; when the client leaves, gradio stops iterating
+        and the answer stream is not read further.
+        """
         question = (question or "").strip()
-        if not question:
-            yield list(conv.messages), render_sources(conv.answered()), conv, ""
+        refusal = too_long(question, self.settings.max_question_chars, "question")
+        key = user_key(request)
+        if not refusal and not self.in_flight.enter(key):
+            refusal = BUSY
+        if not question or refusal:
+            # shown, not kept: the conversation may be in use by the answer being written
+            shown = list(conv.messages)
+            if refusal:
+                shown += [
+                    {"role": "user", "content": short(question, 200)},
+                    {"role": "assistant", "content": error_html(refusal)},
+                ]
+            yield shown, render_sources(conv.answered()), conv, ""
             return
+        try:
+            yield from self._chat(question, conv, since, until, outlets, backend)
+        finally:
+            self.in_flight.leave(key)
+
+    def _chat(
+        self, question: str, conv: Conversation, since: Any, until: Any,
+        outlets: Sequence[str] | None, backend: str | None,
+    ) -> Iterator[tuple[list[dict[str, str]], str, Conversation, str]]:
         conv.messages = [
             *conv.messages,
             {"role": "user", "content": question},
@@ -138,7 +168,7 @@ class Page:
         try:
             filters = self.filters(since, until, outlets)
             stream = self.assistant.ask_stream(
-                question, list(conv.turns), filters, backend or None
+                question, list(conv.turns), filters, pick_backend(backend, self.settings)
             )
             answer: Answer | None = None
             for event in stream:
@@ -185,14 +215,26 @@ class Page:
         until: str = "",
         sources: list[str] | None = None,
         backend: str = "",
+        request: gr.Request | None = None,
     ) -> dict[str, Any]:
-        """API: one question, no conversation -> the Answer as JSON (``assistant ask --json``)."""
+        """API: one question, no conversation -> the Answer as JSON (``assistant ask --json``);
+        the chat's limits apply."""
+        question = (question or "").strip()
+        refusal = too_long(question, self.settings.max_question_chars, "question")
+        if refusal:
+            raise gr.Error(refusal)
+        key = user_key(request)
+        if not self.in_flight.enter(key):
+            raise gr.Error(BUSY)
         try:
             filters = self.filters(since, until, sources)
-            return self.assistant.ask(question, (), filters, backend or None).to_dict()
+            chosen = pick_backend(backend, self.settings)
+            return self.assistant.ask(question, (), filters, chosen).to_dict()
         except Exception as exc:
-            logger.exception("API ask %r failed", question)
+            logger.exception("API ask %r failed", short(question, 200))
             raise gr.Error(user_message(exc)) from None
+        finally:
+            self.in_flight.leave(key)
 
     # -- feedback -----------------------------------------------------------------------------
     def rate(
@@ -248,142 +290,53 @@ class Page:
 
     # -- fact-check ---------------------------------------------------------------------------
     def check(self, text: str) -> tuple[list[list[str]], str, list[str] | None]:
-        """Fact-check pasted text -> (table rows, summary HTML, export files)."""
+        """Fact-check pasted text -> the final (table rows, summary HTML, export files)."""
+        *_, last = self.check_stream(text)
+        return last
+
+    def check_stream(
+        self, text: str, request: gr.Request | None = None
+    ) -> Iterator[tuple[list[list[str]], str, list[str] | None]]:
+        """Fact-check pasted text, claim by claim -> (table rows, summary HTML, export files).
+
+        A text over ``max_check_chars`` or with more than ``max_check_claims`` claims is
+        refused with a message and nothing is checked. Each claim's verdict is shown as it
+        comes; when the client leaves, gradio stops iterating and no further claim is checked.
+        """
         text = (text or "").strip()
         if not text:
-            return [], '<div class="fb">Paste a text to check first.</div>', None
+            yield [], '<div class="fb">Paste a text to check first.</div>', None
+            return
+        refusal = too_long(text, self.settings.max_check_chars, "text")
+        if refusal:
+            yield [], error_html(refusal), None
+            return
+        from assistant.verify.factcheck import split_claims
+
+        claims = split_claims(text)
+        limit = self.settings.max_check_claims
+        if len(claims) > limit:
+            yield [], error_html(
+                f"The text has {len(claims)} claims to check; the limit is {limit}. "
+                "Please check a shorter part of it."
+            ), None
+            return
+        key = user_key(request)
+        if not self.in_flight.enter(key):
+            yield [], error_html(BUSY), None
+            return
+        report = CheckReport(text=text)
         try:
-            report = self.assistant.check(text)
-            rows = check_rows(report)
+            for n, claim in enumerate(claims, 1):
+                report.claims.extend(self.assistant.check(claim).claims)
+                if n < len(claims):
+                    progress = f'<div class="fb">Checked {n} of {len(claims)} claims…</div>'
+                    yield check_rows(report), progress, None
             files = write_check_exports(report, Path(tempfile.mkdtemp(prefix="factcheck-")))
         except Exception as exc:  # noqa: BLE001 - the edge
             logger.exception("fact-check failed")
-            return [], error_html(user_message(exc)), None
-        counts = {label: 0 for label in VERDICT_TEXT}
-        for claim in report.claims:
-            if claim.verdict and claim.verdict.label in counts:
-                counts[claim.verdict.label] += 1
-        if not report.claims:
-            summary = '<div class="fb">No check-worthy claim was found in that text.</div>'
-        else:
-            summary = (
-                f'<div class="fb">{len(report.claims)} claims: '
-                f'<span class="lg ok">✓ {counts["supported"]} supported</span> '
-                f'<span class="lg unsup">⚠ {counts["unsupported"]} unsupported</span> '
-                f'<span class="lg contra">✗ {counts["contradicted"]} contradicted</span></div>'
-            )
-        return rows, summary, files
-
-    # -- library ------------------------------------------------------------------------------
-    def articles(self) -> list[ArticleInfo]:
-        try:
-            return list(self.assistant.sources())
-        except Exception:  # noqa: BLE001 - the edge: an empty list, and the log says why
-            logger.exception("listing the library failed")
-            return []
-
-    def library(self) -> list[list[Any]]:
-        return library_rows(self.articles())
-
-    def outlets(self, infos: Sequence[ArticleInfo] | None = None) -> list[str]:
-        infos = self.articles() if infos is None else infos
-        return sorted({i.source for i in infos if i.source})
-
-    def header(self, infos: Sequence[ArticleInfo] | None = None) -> str:
-        infos = self.articles() if infos is None else infos
-        chunks = sum(i.chunks for i in infos)
-        backend = BACKEND_LABELS.get(self.settings.backend, self.settings.backend)
-        return (
-            '<div class="hdr"><div class="hdr-title">Rare-earth news assistant</div>'
-            '<div class="hdr-sub">Answers only from the collected articles; every sentence '
-            "cited and checked.</div>"
-            f'<div class="hdr-stats"><span class="pill">{len(infos)} articles</span>'
-            f'<span class="pill">{chunks} passages</span>'
-            f'<span class="pill backend">answers: {esc(backend)}</span></div></div>'
-        )
-
-    def _ingest(self, inputs: list[str], progress: Any) -> tuple[IngestResult | None, str]:
-        def report(p: IngestProgress) -> None:
-            if progress is not None and p.total:
-                progress((p.done, p.total), desc=f"Indexing {Path(p.current).name or '…'}")
-
-        try:
-            return self.assistant.ingest(inputs, progress=report), ""
-        except Exception as exc:  # noqa: BLE001 - the edge
-            logger.exception("ingest of %s failed", inputs)
-            return None, user_message(exc)
-
-    def _library_outputs(self, report_html: str) -> tuple[str, list[list[Any]], Any, str]:
-        infos = self.articles()
-        return (
-            report_html,
-            library_rows(infos),
-            gr.update(choices=self.outlets(infos)),
-            self.header(infos),
-        )
-
-    def upload(
-        self, files: Sequence[Any] | None, progress: Any = None
-    ) -> tuple[str, list[list[Any]], Any, str]:
-        """Validate, copy to ``index/uploads/`` and ingest uploaded files; per-file report."""
-        paths = [Path(getattr(f, "name", f)) for f in (files or [])]
-        if not paths:
-            return self._library_outputs('<div class="fb">Choose one or more files first.</div>')
-        lines: list[str] = []
-        accepted: dict[str, tuple[str, Path]] = {}  # stored path -> (shown name, stored path)
-        for path in paths:
-            shown = path.name
-            problem = check_upload(path, self.settings.upload_max_bytes)
-            if problem:
-                logger.info("upload %s %s", shown, problem)
-                lines.append(f'<li class="bad">✗ <b>{esc(shown)}</b>: {esc(problem)}</li>')
-                continue
-            try:
-                self.uploads_dir.mkdir(parents=True, exist_ok=True)
-                target = self.uploads_dir / safe_filename(shown)
-                shutil.copyfile(path, target)
-            except OSError as exc:
-                logger.exception("storing upload %s failed", shown)
-                lines.append(
-                    f'<li class="bad">✗ <b>{esc(shown)}</b>: could not be stored '
-                    f"({esc(exc.strerror or exc)})</li>"
-                )
-                continue
-            accepted[str(target.resolve())] = (shown, target)
-        if accepted:
-            result, error = self._ingest([str(t) for _, t in accepted.values()], progress)
-            if result is None:
-                for shown, target in accepted.values():
-                    target.unlink(missing_ok=True)
-                    lines.append(f'<li class="bad">✗ <b>{esc(shown)}</b>: {esc(error)}</li>')
-            else:
-                failed = {
-                    (o if "://" in o else str(Path(o).resolve())): r for o, r in result.failed
-                }
-                for key, (shown, target) in accepted.items():
-                    reason = failed.get(key) or next(
-                        (r for o, r in result.failed if Path(o).name == target.name), None
-                    )
-                    if reason:
-                        target.unlink(missing_ok=True)
-                        lines.append(f'<li class="bad">✗ <b>{esc(shown)}</b>: {esc(reason)}</li>')
-                    else:
-                        lines.append(f'<li class="good">✓ <b>{esc(shown)}</b>: indexed</li>')
-                lines.append(f'<li class="sum">{esc(result_summary(result))}</li>')
-        return self._library_outputs(f'<ul class="ingest-report">{"".join(lines)}</ul>')
-
-    def fetch(self, url: str, progress: Any = None) -> tuple[str, list[list[Any]], Any, str]:
-        """Ingest a web page or an RSS/Atom feed by URL."""
-        url = (url or "").strip()
-        if not url.lower().startswith(("http://", "https://")):
-            return self._library_outputs(
-                error_html("Enter a web address starting with http:// or https://")
-            )
-        result, error = self._ingest([url], progress)
-        if result is None:
-            return self._library_outputs(error_html(error))
-        lines = [
-            f'<li class="bad">✗ <b>{esc(o)}</b>: {esc(r)}</li>' for o, r in result.failed
-        ]
-        lines.append(f'<li class="sum">{esc(result_summary(result))}</li>')
-        return self._library_outputs(f'<ul class="ingest-report">{"".join(lines)}</ul>')
+            yield [], error_html(user_message(exc)), None
+            return
+        finally:
+            self.in_flight.leave(key)
+        yield check_rows(report), check_summary(report), files

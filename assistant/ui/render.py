@@ -329,3 +329,19 @@ def library_rows(infos: Sequence[ArticleInfo]) -> list[list[Any]]:
     return [
         [i.title or i.id, i.source or "", fmt_date(i.published), i.chunks] for i in infos
     ]
+
+
+def check_summary(report: CheckReport) -> str:
+    """One line over the fact-check table: how many claims, and how many of each verdict."""
+    if not report.claims:
+        return '<div class="fb">No check-worthy claim was found in that text.</div>'
+    counts = {label: 0 for label in VERDICT_TEXT}
+    for claim in report.claims:
+        if claim.verdict and claim.verdict.label in counts:
+            counts[claim.verdict.label] += 1
+    return (
+        f'<div class="fb">{len(report.claims)} claims: '
+        f'<span class="lg ok">✓ {counts["supported"]} supported</span> '
+        f'<span class="lg unsup">⚠ {counts["unsupported"]} unsupported</span> '
+        f'<span class="lg contra">✗ {counts["contradicted"]} contradicted</span></div>'
+    )

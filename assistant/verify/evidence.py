@@ -9,10 +9,10 @@ by sentence text (the chain checks many sentences against the same passages).
 
 Two kinds of sentence are marked rather than trusted:
 
-- ``injection``: text addressed to a model ("SYSTEM:", "ignore previous instructions",
-  "answer SUPPORTED ...", :func:`assistant.text.looks_like_injection`, the same test the
-  answer writer applies) is not evidence; such sentences are never shown to the judge
-  nor quoted.
+- ``injection``: text addressed to a model or claiming to correct the article ("Note to
+  AI systems summarising this page: ...", "Editor's correction: ...", "SYSTEM:",
+  :func:`assistant.verify.injection.is_injection`, the fitted scorer the answer writer
+  applies too) is not evidence; such sentences are never shown to the judge nor quoted.
 - ``doubtful``: a sentence from a disputed/bias section, or one that reports a claim in
   order to doubt it ("lacks published details", "unconfirmed", "speculative"). It may
   explain why a claim is not backed, but it never backs the claim by repeating it.
@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from assistant.models import DOUBTING_ROLES, Evidence, Passage
-from assistant.text import looks_like_injection, split_sentences
+from assistant.text import split_sentences
+from assistant.verify.injection import is_injection
 from assistant.verify.numbers import (
     Quantity,
     content_words,
@@ -73,11 +74,6 @@ _NOT_NAMES = frozenset(
     monday tuesday wednesday thursday friday saturday sunday yes no not
     """.split()
 )
-
-
-#: The one injection test (:func:`assistant.text.looks_like_injection`), under the name
-#: this module has always exported.
-is_injection = looks_like_injection
 
 
 def is_doubtful(text: str, role: str = "report") -> bool:
@@ -220,7 +216,7 @@ class SentenceScorer:
                 Sentence(
                     passage=i, start=s, end=e, text=text, role=role,
                     sim=float(sims.get(k, 0.0)), coverage=cov,
-                    injection=looks_like_injection(text),
+                    injection=is_injection(text),
                     doubtful=is_doubtful(text, role), number_bonus=bonus,
                 )
             )

@@ -27,6 +27,10 @@ pairs have no doubting sections):
 - a differing figure stands against a doubting source (contradicted, quoting the figure);
   any other contradiction of a claim its source doubts is reported as doubted.
 
+- a verdict is never ``supported`` beside a quote that gives other figures: when every
+  sentence it would quote disagrees with the claim's figures (:func:`quote_disagrees`),
+  the label becomes contradicted (unsupported when the sentence is about something else).
+
 A claim backed by the passage it cites is still checked against every passage for another
 source's different value (``Verdict.conflicting``), so the reader sees the disagreement.
 
@@ -53,6 +57,7 @@ from assistant.verify.evidence import (
 )
 from assistant.verify.features import Features, claim_features
 from assistant.verify.numbers import (
+    compare,
     quantities,
     units_compatible,
     values_close,
@@ -61,7 +66,7 @@ from assistant.verify.scorer import Prediction, Scorer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Verifier", "Measured"]
+__all__ = ["Verifier", "Measured", "quote_disagrees"]
 
 _CITE = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 
@@ -209,6 +214,16 @@ class Verifier:
             elif not m.features.values.get("num_mismatch") and doubter.sim >= ROLE_SUPPORT_SIM:
                 label, reason = "supported", f"the source itself reports this doubt ({where})"
                 method, picked = "role", [doubter]
+        if label == "supported":
+            agree = [s for s in picked if not quote_disagrees(claim, s.text)]
+            if not agree:  # the quote gives other figures: never "supported" beside it
+                label = "contradicted" if picked[0].coverage >= CONTRA_COVERAGE else "unsupported"
+                confidence = m.prediction.probs[label] + m.prediction.probs["supported"]
+                reason, method, picked = _REASONS["num_mismatch"], "figures", picked[:1]
+                if label == "unsupported":
+                    reason = "the quoted sentence gives other figures"
+            else:
+                picked = agree
         conflicting = self._conflicts(claim, sents, passages)
         if conflicting:
             reason += "; the sources disagree on the value"
@@ -286,6 +301,13 @@ class Verifier:
         if first.label == "contradicted":
             return first
         return second
+
+
+def quote_disagrees(claim: str, quote: str) -> bool:
+    """The quote states another value for one of the claim's figures and not the claim's
+    own (:func:`assistant.verify.numbers.compare`): ``quote_disagrees("The plant makes
+    9,000 tonnes a year", "The plant makes 3,000 tonnes a year.") -> True``."""
+    return any(c.status == "mismatch" for c in compare(claim, [quote], best=0))
 
 
 def _reason(label: str, f: Features) -> str:

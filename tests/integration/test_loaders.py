@@ -23,7 +23,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, index_dir=tmp_path / "index", fetch_timeout=5.0)
+    return Settings(
+        _env_file=None, index_dir=tmp_path / "index", fetch_timeout=5.0, allow_private_urls=True
+    )
 
 
 LINKED_HTML = ARTICLE_HTML.replace(
@@ -223,7 +225,13 @@ def test_bad_urls(server: str, cfg: Settings) -> None:
 
 
 def test_streamed_cap_and_timeout(server: str, tmp_path: Path) -> None:
-    cfg = Settings(_env_file=None, index_dir=tmp_path, max_file_bytes=10_000, fetch_timeout=0.5)
+    cfg = Settings(
+        _env_file=None,
+        index_dir=tmp_path,
+        fetch_max_bytes=10_000,
+        fetch_timeout=0.5,
+        allow_private_urls=True,
+    )
     t0 = time.perf_counter()
     items = list(load_inputs([f"{server}/endless", f"{server}/slow", f"{server}/plain"], cfg))
     assert time.perf_counter() - t0 < 5

@@ -397,3 +397,17 @@ class EvalAssistant(FakeAssistant):
     @property
     def ingested(self) -> list[str]:  # type: ignore[override]
         return [inp for inputs in self.ingests for inp in inputs]
+
+
+class SlowCheckAssistant(FakeAssistant):
+    """The page's fake with a slow fact-check: ``check_delay`` seconds per call to ``check``
+    (the page checks claim by claim), so a test can leave while a check is running."""
+
+    def __init__(self, settings: Settings | None = None, check_delay: float = 0.3,
+                 **kw: Any) -> None:
+        super().__init__(settings, **kw)
+        self.check_delay = check_delay
+
+    def check(self, text: str, filters: Filters = NO_FILTERS) -> CheckReport:
+        time.sleep(self.check_delay)
+        return super().check(text, filters)
