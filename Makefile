@@ -28,6 +28,7 @@ bench: setup-dev
 	$(PY) bench/answer.py
 	$(PY) bench/verify.py
 	$(PY) bench/ui_load.py
+	$(PY) bench/attacks.py
 
 clean-index:
 	rm -rf index/chroma index/*.sqlite3 index/bm25
