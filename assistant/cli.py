@@ -347,12 +347,6 @@ class _OneLineFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
-def _not_printed_here(record: logging.LogRecord) -> bool:
-    """The indexer logs each failure; ``cmd_ingest`` prints it as the one error line."""
-    return not (record.name == "assistant.index.indexer"
-                and str(record.msg).startswith("ingest failed:"))
-
-
 def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _LogHandler)]:
@@ -361,8 +355,6 @@ def _setup_logging(verbose: bool) -> None:
         return  # logging is configured by whoever runs us (a test runner, an application)
     handler = _LogHandler(sys.stderr)
     handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
-    if not verbose:
-        handler.addFilter(_not_printed_here)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
 

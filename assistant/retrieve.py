@@ -263,11 +263,9 @@ class Retriever:
         self.settings = settings
         self.fusion = fusion
         self.duplicate_threshold = duplicate_threshold
-        # ``generation() -> int`` and ``pending() -> [entry with .article_id]``; by default
-        # the manifest the BM25 index follows (none: nothing is filtered).
-        if manifest is None:
-            manifest = getattr(lexical, "manifest", None)
-        self.manifest = manifest if hasattr(manifest, "pending") else None
+        # ``generation() -> int`` and ``pending() -> [entry with .article_id]``; None: no
+        # article is filtered out as pending.
+        self.manifest = manifest
         self._pending: tuple[int, frozenset[str]] = (-1, frozenset())
 
     def pending_ids(self) -> frozenset[str]:

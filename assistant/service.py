@@ -151,7 +151,9 @@ class Assistant:
             return self._base.retriever
         from assistant.retrieve import Retriever
 
-        return Retriever(self.store, self.lexical, self.embedder, self.settings)
+        return Retriever(
+            self.store, self.lexical, self.embedder, self.settings, manifest=self.manifest
+        )
 
     @cached_property
     def local_model(self) -> LocalModel:

@@ -112,7 +112,7 @@ class _Run:
     origins: set[str] = field(default_factory=set)  # origins that loaded this run
 
     def fail(self, origin: str, reason: str, article_id: str | None = None) -> None:
-        logger.warning("ingest failed: %s: %s", origin, reason)
+        logger.debug("ingest failed: %s: %s", origin, reason)  # the result carries it; faces report
         self.failed.append((origin, reason))
         self.failed_origins.add(normalize_origin(origin))
         if article_id:

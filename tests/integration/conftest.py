@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant import cli
 from assistant.config import Settings
+from assistant.service import Assistant
 
 from . import servers
 
@@ -36,3 +38,18 @@ def chroma_server(tmp_path: Path) -> Iterator[int]:
     ``tmp_path/chroma.log``); yields its port and stops it by PID afterwards."""
     with servers.chroma_server(tmp_path / "server-data") as server:
         yield server.port
+
+
+@pytest.fixture
+def run_cli(monkeypatch, tmp_path, embedder, capsys):
+    """Run ``assistant ARGS`` in-process over a temp index, sharing the session's model."""
+    monkeypatch.chdir(tmp_path)  # no stray .env; relative origins resolve here
+    monkeypatch.setattr(Assistant, "embedder", property(lambda self: embedder))
+    index = tmp_path / "index"
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = cli.main(["--index", str(index), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

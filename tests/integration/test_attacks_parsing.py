@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from assistant import cli
-from assistant.service import Assistant
 from tests.conftest import CORPUS, REPO
 from tests.unit.test_attacks_parsing import ALIAS_BOMB, GOOD
 
@@ -44,19 +42,6 @@ def _hostile_folder(root: Path) -> tuple[Path, int]:
     ]))
     return docs, 9
 
-
-@pytest.fixture
-def run_cli(monkeypatch, tmp_path, embedder, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(Assistant, "embedder", property(lambda self: embedder))
-    index = tmp_path / "index"
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = cli.main(["--index", str(index), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_hostile_folder_fails_line_by_line_and_loses_nothing(run_cli, tmp_path: Path) -> None:

@@ -12,26 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant import cli
-from assistant.service import Assistant
 from tests.conftest import CORPUS
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture
-def run_cli(monkeypatch, tmp_path, embedder, capsys):
-    """Run ``assistant ARGS`` in-process over a temp index, sharing the session's model."""
-    monkeypatch.chdir(tmp_path)  # no stray .env; relative origins resolve here
-    monkeypatch.setattr(Assistant, "embedder", property(lambda self: embedder))
-    index = tmp_path / "index"
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = cli.main(["--index", str(index), *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def _refused_url() -> str:

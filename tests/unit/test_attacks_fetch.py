@@ -230,7 +230,8 @@ def test_chunks_of_pending_articles_are_not_retrieved(tmp_path: Path) -> None:
         _chunk("half", "Lynas ships 9,000 tonnes of NdFeB magnets, a half-written copy."),
     ]
     settings = _settings(tmp_path, candidates=10)
-    retriever = Retriever(_Store(chunks), _Lexical(chunks, manifest), FakeEmbedder(), settings)
+    retriever = Retriever(_Store(chunks), _Lexical(chunks, manifest), FakeEmbedder(), settings,
+                          manifest=manifest)
     for mode in ("hybrid", "dense", "bm25"):
         found = {p.chunk.article_id for p in retriever.retrieve("Lynas NdFeB tonnes", 4,
                                                                 mode=mode)}
