@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     slack_command: str = "/rare-earth"  # the slash command registered in the Slack app
     slack_host: str = "127.0.0.1"  # HTTP mode: bind address (put a TLS proxy in front)
     slack_max_body_bytes: int = 64 * 1024  # larger HTTP-mode request bodies are refused unread
+    slack_stream: bool = True  # stream answers (chat.startStream); off: placeholder + chat.update
+    slack_stream_chars: int = 120  # flush the streamed text every this many characters...
+    slack_stream_interval: float = 1.0  # ...or after this many seconds, whichever comes first
+    slack_shutdown_grace: float = 120.0  # HTTP mode: seconds a shutdown waits for answers
 
     @property
     def feedback_path(self) -> Path:

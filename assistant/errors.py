@@ -75,3 +75,13 @@ def user_message(exc: BaseException) -> str:
     if isinstance(exc, AssistantError):
         return str(exc) or "The request could not be completed."
     return "Something went wrong on our side; the details were logged. Please try again."
+
+
+def too_long(text: str, limit: int, what: str) -> str:
+    """``too_long("x" * 3000, 2000, "question")`` -> a one-line refusal; ``""`` when fine."""
+    if len(text) <= limit:
+        return ""
+    return (
+        f"The {what} is too long ({len(text):,} characters; the limit is {limit:,}). "
+        "Please shorten it."
+    )

@@ -67,6 +67,10 @@ class Answerer(Protocol):
 
     def check(self, text: str, filters: Filters = ...) -> CheckReport: ...
 
+    def sources(self) -> list[ArticleInfo]: ...
+
+    def model_loading(self) -> bool: ...
+
 
 class Assistant:
     """``Assistant(Settings()).ask("How big is the Pahang magnet plant?") -> Answer``."""
@@ -243,6 +247,13 @@ class Assistant:
         """The indexed articles, newest first."""
         infos: list[ArticleInfo] = self.indexer.articles()
         return infos
+
+    def model_loading(self) -> bool:
+        """True while the default backend is ``local`` and its model is not in memory yet (the
+        next answer waits for it: about a minute on a small machine). Never loads anything."""
+        if self.settings.backend != "local":
+            return False
+        return not self.local_model.loaded
 
     def stats(self) -> dict[str, Any]:
         """Counts and sizes: articles, chunks, index size on disk, backend, store location."""

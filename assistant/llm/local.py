@@ -190,6 +190,11 @@ class LocalModel:
         return self._model_path or assemble_model(self._cache_dir, self._progress)
 
     @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory (False before the first use and while loading)."""
+        return self._llama is not None
+
+    @property
     def llama(self) -> Any:
         """The ``llama_cpp.Llama`` instance (loads it on first access)."""
         if self._llama is None:

@@ -10,7 +10,7 @@ What a reader sees for an answer:
 * one line per flagged sentence: ``:warning: not backed by the sources: _sentence_`` or
   ``:x: contradicted by [n]: "quote"``;
 * the sources as context blocks: ``[n] <url|title> · outlet · date`` and the quoted passage;
-* feedback buttons (``feedback_up`` / ``feedback_down``).
+* Slack's feedback buttons (thumbs up / down, :func:`feedback_actions`).
 
 Slack limits (https://docs.slack.dev/reference/block-kit/blocks): a section's text holds at
 most 3000 characters, a message at most 50 blocks, the ``text`` field at most 40000
@@ -40,8 +40,10 @@ FALLBACK_CHARS = 3000  # the notification/fallback text we send (well under 4000
 QUOTE_CHARS = 280  # quoted passage length under a source
 MAX_MESSAGES = 4
 
-FEEDBACK_UP = "feedback_up"
+FEEDBACK_ACTION = "answer_feedback"  # the feedback_buttons element
+FEEDBACK_UP = "feedback_up"  # the older two buttons (messages posted before it)
 FEEDBACK_DOWN = "feedback_down"
+TRAILING = ("actions", "context_actions")  # block types paginate keeps last
 FEEDBACK_BLOCK_ID = "feedback"
 
 ICONS = {"supported": ":white_check_mark:", "contradicted": ":x:", "unsupported": ":warning:"}
@@ -160,21 +162,32 @@ def context(*texts: str) -> Block:
 
 
 def feedback_actions(value: str) -> Block:
-    """Two buttons whose ``value`` is the key the bot stored the answer under."""
-
-    def button(action_id: str, label: str) -> dict[str, Any]:
-        return {
-            "type": "button",
-            "action_id": action_id,
-            "text": {"type": "plain_text", "text": label, "emoji": True},
-            "value": value[:2000],
-        }
+    """Slack's thumbs up/down (a ``feedback_buttons`` element in a ``context_actions`` block);
+    each button's ``value`` is ``up:KEY`` / ``down:KEY``, KEY being the stored answer's key."""
+    def button(rating: str, label: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": label},
+                "value": f"{rating}:{value}"[:2000], "accessibility_label": label}
 
     return {
-        "type": "actions",
+        "type": "context_actions",
         "block_id": FEEDBACK_BLOCK_ID,
-        "elements": [button(FEEDBACK_UP, ":+1: Helpful"), button(FEEDBACK_DOWN, ":-1: Not right")],
+        "elements": [{
+            "type": "feedback_buttons",
+            "action_id": FEEDBACK_ACTION,
+            "positive_button": button("up", "Helpful"),
+            "negative_button": button("down", "Not right"),
+        }],
     }
+
+
+def feedback_rating(action: dict[str, Any]) -> tuple[str, str]:
+    """``(rating, key)`` of a click: ``{"value": "down:ab12"} -> ("down", "ab12")``; the
+    older two-button layout (``feedback_up``/``feedback_down``, value = key) still reads."""
+    value = str(action.get("value") or "")
+    if action.get("action_id") in (FEEDBACK_UP, FEEDBACK_DOWN):
+        return ("up" if action.get("action_id") == FEEDBACK_UP else "down"), value
+    rating, _, key = value.partition(":")
+    return ("up" if rating == "up" else "down"), key
 
 
 def _quote(evidence: Evidence | None) -> str:
@@ -275,10 +288,14 @@ def _source_quote(answer: Answer, source: Source) -> str:
 
 def answer_blocks(answer: Answer, feedback_value: str | None = None) -> list[Block]:
     """All blocks of an answer, in order (may exceed 50; see :func:`paginate`)."""
-    blocks: list[Block] = []
     body = mark_sentences(answer.text, answer.claims) if answer.text.strip() else "_(no answer)_"
-    blocks.extend(section(piece) for piece in split_text(body))
+    return [section(piece) for piece in split_text(body)] + answer_tail(answer, feedback_value)
 
+
+def answer_tail(answer: Answer, feedback_value: str | None = None) -> list[Block]:
+    """What comes under the answer text: flag lines, notes, sources with quotes, feedback
+    (a streamed answer's text is already in the message; these are attached when it stops)."""
+    blocks: list[Block] = []
     checked = [c for c in answer.claims if c.verdict is not None]
     flags = [line for c in answer.claims if (line := flag_line(c))]
     for line in flags:
@@ -345,7 +362,7 @@ def paginate(
     """
     items = list(blocks)
     tail: list[Block] = []
-    if items and items[-1].get("type") == "actions":
+    if items and items[-1].get("type") in TRAILING:
         tail = [items.pop()]
     pages: list[list[Block]] = []
     per_page = max_blocks

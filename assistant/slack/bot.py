@@ -2,16 +2,21 @@
 
 ``SlackBot(assistant, settings, client=None).app`` is the Bolt app with every listener
 registered; :mod:`assistant.slack.server` runs it. It answers mentions, direct messages,
-replies in a thread it answered in, and the slash command (``/rare-earth <question>`` or
-``check <text>``); ``check: <text>`` is fact-checked. Answers go in a thread: :eyes: and a
-placeholder while working, then the answer (:mod:`~assistant.slack.blocks`); a follow-up gets
-the thread as history (:mod:`~assistant.slack.threads`).
+the assistant side panel (:mod:`~assistant.slack.panel`), replies in a thread it answered
+in, and the slash command (``/rare-earth <question>`` or ``check <text>``); ``check: <text>``
+is fact-checked. All of them take one path (:meth:`SlackBot.handle` -> a job): answers go in
+a thread, streamed with the working status shown (:mod:`~assistant.slack.stream`), then
+the flags, sources and feedback buttons (:mod:`~assistant.slack.blocks`,
+:mod:`~assistant.slack.feedback`); a follow-up gets the thread as history
+(:mod:`~assistant.slack.threads`).
 
 Contract: Bolt acks first, the long work runs in a job pool after the ack; retries are
 dropped, events and slash commands (a replayed signed request) de-duplicated, so a question
-gets one answer; a failure posts a short apology and is logged (no traces or tokens reach
-Slack); bots are ignored; ``slack_channels`` allow-lists channel ids (DMs always allowed);
-``slack_rate_limit`` questions per user a minute.
+gets one answer; every refusal has its own short message in the thread (question too long,
+empty library, rate limit; a model still loading is announced, then answered); a failure
+posts :func:`~assistant.errors.user_message` or a short apology and is logged (no traces or
+tokens reach Slack); bots are ignored; ``slack_channels`` allow-lists channel ids (DMs always
+allowed); ``slack_rate_limit`` questions per user a minute.
 Compromises: dedupe cache, threads and answers kept for feedback are in memory (a restart
 forgets them); retries are dropped, not replayed. Why: ``docs/notes/slack.md``.
 """
@@ -20,12 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -33,37 +36,59 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant.config import Settings, reveal
-from assistant.errors import ConfigError
+from assistant.errors import AssistantError, ConfigError, too_long, user_message
 from assistant.feedback import FeedbackStore
 from assistant.models import Answer, Filters, StreamEvent, Turn, final_answer
 from assistant.service import Answerer
 from assistant.slack import blocks as kit
 from assistant.slack import threads as thread
+from assistant.slack.feedback import SlackFeedback
 from assistant.slack.infra import RateLimiter, TrackingExecutor, TtlSet
+from assistant.slack.panel import MemoryContextStore, build_panel
+from assistant.slack.stream import Reply, StreamSwitch
 from assistant.slack.threads import (
     APOLOGY,
     ASKED,
     EMPTY_HINT,
-    PLACEHOLDER,
+    EMPTY_LIBRARY,
+    MODEL_LOADING,
     RATE_LIMITED,
     BotThreads,
     clean,
-    unescape,
 )
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SlackBot", "build_app"]
+__all__ = ["Job", "SlackBot", "build_app"]
 
-STATUS_INTERVAL = 2.0  # seconds between placeholder status updates (chat.update is tier 3)
+CHECK_PREFIX = "check:"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One question (or ``check:`` text) to answer in a thread."""
+
+    channel: str
+    thread_ts: str
+    text: str
+    ts: str | None = None  # the person's message (gets the working reaction); None: a command
+    history_from: str | None = None  # read the thread's earlier messages as history
+    user: str = ""
+    team: str = ""
+    bot_user_id: str | None = None
+    bot_id: str | None = None
+
+    @property
+    def is_check(self) -> bool:
+        return self.text.lower().startswith(CHECK_PREFIX)
 
 
 # ---- the bot -----------------------------------------------------------------------------
 class SlackBot:
     """The listeners and their state. ``SlackBot(assistant, settings, client).app`` is the App.
 
-    ``assistant`` is anything with ``ask_stream(question, history, filters, backend)`` and
-    ``check(text)`` (the real :class:`~assistant.service.Assistant` or a test double).
+    ``assistant`` is anything with ``ask_stream``, ``check``, ``sources`` and
+    ``model_loading`` (the real :class:`~assistant.service.Assistant` or a test double).
     """
 
     def __init__(
@@ -76,14 +101,13 @@ class SlackBot:
     ) -> None:
         self.assistant = assistant
         self.settings = settings
-        self._feedback = feedback
         self.clock = clock
         self.seen = TtlSet(ttl=15 * 60, clock=clock)
         self.threads = BotThreads(clock=clock)
         self.limiter = RateLimiter(settings.slack_rate_limit, clock=clock)
-        self.answers: OrderedDict[str, Answer] = OrderedDict()
-        self._feedback_rows: OrderedDict[tuple[str, str], int] = OrderedDict()
-        self._answers_lock = threading.Lock()
+        self.feedback = SlackFeedback(settings, feedback)
+        self.streams = StreamSwitch(settings.slack_stream, clock=clock)
+        self.contexts = MemoryContextStore()  # the side panel's thread contexts
         self.listener_pool = TrackingExecutor(8, "slack-listener")
         self.job_pool = TrackingExecutor(max(1, settings.concurrency), "slack-job")
         auth: dict[str, Any] = {"client": client}
@@ -111,12 +135,16 @@ class SlackBot:
     def _register(self) -> None:
         app = self.app
         app.middleware(self._drop_retries)
-        app.event("app_mention")(self._on_mention)
+        app.assistant(build_panel(self.assistant.sources, self.handle, self.contexts))
+        app.event("app_mention")(self.handle)
         app.event("message")(self._on_message)
         app.command(self.settings.slack_command)(self._on_command)
-        app.action(kit.FEEDBACK_UP)(self._on_feedback)
-        app.action(kit.FEEDBACK_DOWN)(self._on_feedback)
+        self.feedback.register(app)
         app.error(self._on_error)
+
+    def in_flight(self) -> int:
+        """Answers being worked on or waiting (health checks, shutdown)."""
+        return len(self.job_pool.pending())
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until every listener and job submitted so far has finished (tests, shutdown)."""
@@ -130,9 +158,12 @@ class SlackBot:
                 return False
             wait_futures(pending, timeout=left)
 
-    def close(self) -> None:
-        self.listener_pool.shutdown(wait=True)
-        self.job_pool.shutdown(wait=True)
+    def close(self, timeout: float | None = None) -> None:
+        """Finish the answers in flight (at most ``timeout`` seconds when given), then stop."""
+        if timeout is not None and not self.wait_idle(timeout):
+            logger.warning("shutting down with %d answers unfinished", self.in_flight())
+        self.listener_pool.shutdown(wait=timeout is None)
+        self.job_pool.shutdown(wait=timeout is None)
 
     def _drop_retries(self, req: Any, resp: Any, next: Callable[[], Any]) -> Any:
         retry = str((req.headers.get("x-slack-retry-num") or ["0"])[0] or "0")
@@ -146,14 +177,10 @@ class SlackBot:
         logger.error("Slack listener error: %s", type(error).__name__, exc_info=error)
 
     # ---- events ------------------------------------------------------------------------
-    def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: Any,
-                    client: WebClient) -> None:
-        self._handle(event, body, context, client)
-
     def _on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any,
                     client: WebClient) -> None:
         if event.get("channel_type") == "im":
-            self._handle(event, body, context, client)
+            self.handle(event, body, context, client)
             return
         thread_ts = event.get("thread_ts")
         if not thread_ts or (event.get("channel"), thread_ts) not in self.threads:
@@ -161,7 +188,7 @@ class SlackBot:
         bot_user = context.get("bot_user_id") or ""
         if bot_user and f"<@{bot_user}" in (event.get("text") or ""):
             return  # a mention: the app_mention event answers it
-        self._handle(event, body, context, client)
+        self.handle(event, body, context, client)
 
     def _allowed_channel(self, channel: str, channel_type: str | None = None) -> bool:
         allowed = self.settings.slack_channels
@@ -169,8 +196,9 @@ class SlackBot:
             return True
         return channel_type == "im" or channel.startswith("D")
 
-    def _handle(self, event: dict[str, Any], body: dict[str, Any], context: Any,
-                client: WebClient) -> None:
+    def handle(self, event: dict[str, Any], body: dict[str, Any], context: Any,
+               client: WebClient) -> None:
+        """The one path of mentions, direct messages, panel messages and thread replies."""
         if thread.from_bot(event, context.get("bot_user_id")):
             return
         channel = event.get("channel") or ""
@@ -193,11 +221,12 @@ class SlackBot:
             thread.ephemeral(client, channel, user, thread_ts, RATE_LIMITED)
             return
         self.threads.join(channel, thread_ts)
-        history_from = thread_ts if event.get("thread_ts") else None
-        self.job_pool.submit(
-            self._job, client, channel, ts, thread_ts, text, history_from,
-            context.get("bot_user_id"), context.get("bot_id"),
-        )
+        team = event.get("team") or event.get("user_team") or body.get("team_id") or ""
+        self.job_pool.submit(self._job, client, Job(
+            channel, thread_ts, text, ts=ts,
+            history_from=thread_ts if event.get("thread_ts") else None, user=user, team=team,
+            bot_user_id=context.get("bot_user_id"), bot_id=context.get("bot_id"),
+        ))
 
     # ---- slash command -----------------------------------------------------------------
     def _on_command(self, ack: Callable[..., None], command: dict[str, Any], client: WebClient,
@@ -221,9 +250,9 @@ class SlackBot:
             ack(text=RATE_LIMITED)
             return
         ack()
-        check = text.lower().startswith("check ") or text.lower().startswith("check:")
+        check = text.lower().startswith("check ") or text.lower().startswith(CHECK_PREFIX)
         body = text[6:].strip() if check else text
-        shown = ("check: " if check else "") + body
+        shown = (CHECK_PREFIX + " " if check else "") + body
         try:  # a visible parent message, so that the answer has a thread to live in
             parent = client.chat_postMessage(
                 channel=channel, text=f"<@{user}> {ASKED} {kit.trim(shown, 2900)}"
@@ -235,80 +264,101 @@ class SlackBot:
             return
         thread_ts = parent["ts"]
         self.threads.join(channel, thread_ts)
-        self.job_pool.submit(
-            self._job, client, channel, None, thread_ts, shown, None,
-            context.get("bot_user_id"), context.get("bot_id"),
-        )
+        self.job_pool.submit(self._job, client, Job(
+            channel, thread_ts, shown, user=user, team=command.get("team_id") or "",
+            bot_user_id=context.get("bot_user_id"), bot_id=context.get("bot_id"),
+        ))
 
     # ---- the work ----------------------------------------------------------------------
-    def _job(self, client: WebClient, channel: str, ts: str | None, thread_ts: str, text: str,
-             history_from: str | None, bot_user_id: str | None, bot_id: str | None) -> None:
-        """Answer (or fact-check) ``text`` in the thread; never raises."""
-        if ts:
-            thread.react(client, "reactions_add", channel, ts)
-        placeholder: str | None = None
+    def refusal(self, text: str) -> str | None:
+        """Why ``text`` is not answered (too long, empty library), else None."""
+        check = text.lower().startswith(CHECK_PREFIX)
+        limit = self.settings.max_check_chars if check else self.settings.max_question_chars
+        refused = too_long(text, limit, "text" if check else "question")
+        if refused:
+            return refused
+        if not self.assistant.sources():
+            return EMPTY_LIBRARY
+        return None
+
+    def _job(self, client: WebClient, job: Job) -> None:
+        """Answer (or fact-check) ``job.text`` in the thread; never raises."""
+        if job.ts:
+            thread.react(client, "reactions_add", job.channel, job.ts)
+        s = self.settings
+        reply = Reply(client, job.channel, job.thread_ts, user=job.user, team=job.team,
+                      switch=self.streams, chars=s.slack_stream_chars,
+                      interval=s.slack_stream_interval, clock=self.clock)
         try:
-            placeholder = thread.post(client, channel, thread_ts, PLACEHOLDER)
-            messages = self._compute(
-                client, channel, thread_ts, ts, text, history_from, bot_user_id, bot_id,
-                placeholder,
-            )
-            thread.deliver(client, channel, thread_ts, placeholder, messages)
-        except Exception:
-            logger.exception("answering in Slack failed (channel %s, thread %s)",
-                             channel, thread_ts)
-            thread.apologise(client, channel, thread_ts, placeholder)
-        finally:
-            if ts:
-                thread.react(client, "reactions_remove", channel, ts)
-
-    def _compute(self, client: WebClient | None, channel: str, thread_ts: str, ts: str | None,
-                 text: str, history_from: str | None, bot_user_id: str | None,
-                 bot_id: str | None, placeholder: str | None
-                 ) -> list[tuple[str, list[kit.Block]]]:
-        if text.lower().startswith("check:"):
-            claim_text = text[len("check:"):].strip()
-            if not claim_text:
-                return [(EMPTY_HINT, [])]
-            report = self.assistant.check(claim_text)
-            pages = kit.paginate(kit.check_blocks(report))
-            summary = pages[0][0]["text"]["text"] if pages and pages[0] else "Fact-check"
-            return thread.as_messages(kit.fallback_text(summary), pages)
-        history = (
-            self.history(client, channel, history_from, ts, bot_user_id, bot_id)
-            if history_from and client is not None else []
-        )
-        answer = self._ask(client, channel, placeholder, text, history)
-        key = self._remember(answer)
-        pages = kit.paginate(kit.answer_blocks(answer, feedback_value=key))
-        return thread.as_messages(kit.fallback_text(answer.text), pages)
-
-    def _ask(self, client: WebClient | None, channel: str, placeholder: str | None, question: str,
-             history: list[Turn]) -> Answer:
-        last_update = self.clock()
-
-        def show_status(event: StreamEvent) -> None:
-            nonlocal last_update
-            if event.kind != "status" or not (client and placeholder and event.text):
+            refused = self.refusal(job.text)
+            if refused:
+                thread.post(client, job.channel, job.thread_ts, refused)
                 return
-            now = self.clock()
-            if now - last_update >= STATUS_INTERVAL:
-                last_update = now
-                thread.show_status(client, channel, placeholder, event.text)
+            if not job.is_check and self.assistant.model_loading():
+                thread.post(client, job.channel, job.thread_ts, MODEL_LOADING)
+            reply.begin(stream=not job.is_check)
+            if job.is_check:
+                reply.status("Checking the text...")
+                reply.deliver(self._check(job.text[len(CHECK_PREFIX):].strip()))
+                return
+            reply.status("Searching the articles...")
+            history = (self.history(client, job.channel, job.history_from, job.ts,
+                                    job.bot_user_id, job.bot_id) if job.history_from else [])
+            answer = self._ask(reply, job.text, history)
+            key = self.feedback.remember(answer)
+            full = thread.as_messages(kit.fallback_text(answer.text),
+                                      kit.paginate(kit.answer_blocks(answer, key)))
+            reply.finish(answer.text, full, kit.paginate(kit.answer_tail(answer, key)))
+        except Exception as exc:
+            logger.exception("answering in Slack failed (channel %s, thread %s)",
+                             job.channel, job.thread_ts)
+            reply.fail(user_message(exc) if isinstance(exc, AssistantError) else APOLOGY)
+        finally:
+            reply.close()
+            if job.ts:
+                thread.react(client, "reactions_remove", job.channel, job.ts)
+
+    def _check(self, claim_text: str) -> list[tuple[str, list[kit.Block]]]:
+        if not claim_text:
+            return [(EMPTY_HINT, [])]
+        report = self.assistant.check(claim_text)
+        pages = kit.paginate(kit.check_blocks(report))
+        summary = pages[0][0]["text"]["text"] if pages and pages[0] else "Fact-check"
+        return thread.as_messages(kit.fallback_text(summary), pages)
+
+    def _ask(self, reply: Reply | None, question: str, history: list[Turn]) -> Answer:
+        def show(event: StreamEvent) -> None:
+            if reply is None:
+                return
+            if event.kind == "status":
+                reply.status(event.text)
+            elif event.kind == "token":
+                reply.append(event.text)
 
         stream = self.assistant.ask_stream(question, history, Filters(), None)
-        return final_answer(stream, on_event=show_status)
+        return final_answer(stream, on_event=show)
 
     def _respond_job(self, respond: Callable[..., Any], text: str) -> None:
         """Slash command where the bot cannot post: answer privately via response_url."""
         try:
-            messages = self._compute(None, "", "", None, text, None, None, None, None)
+            refused = self.refusal(text)
+            messages: list[tuple[str, list[kit.Block]]]
+            if refused:
+                messages = [(refused, [])]
+            elif text.lower().startswith(CHECK_PREFIX):
+                messages = self._check(text[len(CHECK_PREFIX):].strip())
+            else:
+                answer = self._ask(None, text, [])
+                key = self.feedback.remember(answer)
+                messages = thread.as_messages(kit.fallback_text(answer.text),
+                                              kit.paginate(kit.answer_blocks(answer, key)))
             for body, blocks in messages:
                 respond(text=body, blocks=blocks or None, response_type="ephemeral")
-        except Exception:
+        except Exception as exc:
             logger.exception("answering a slash command failed")
             try:
-                respond(text=APOLOGY, response_type="ephemeral")
+                text = user_message(exc) if isinstance(exc, AssistantError) else APOLOGY
+                respond(text=text, response_type="ephemeral")
             except Exception:
                 logger.exception("could not send the apology")
 
@@ -316,54 +366,6 @@ class SlackBot:
                 bot_user_id: str | None, bot_id: str | None) -> list[Turn]:
         """The thread's earlier messages as turns (see :func:`threads.read_history`)."""
         return thread.read_history(client, channel, thread_ts, before_ts, bot_user_id, bot_id)
-
-    # ---- feedback ----------------------------------------------------------------------
-    def _remember(self, answer: Answer) -> str:
-        """Keep the answer for its feedback buttons; returns the key the buttons carry."""
-        key = uuid.uuid4().hex[:16]
-        with self._answers_lock:
-            self.answers[key] = answer
-            while len(self.answers) > 1000:
-                self.answers.popitem(last=False)
-        return key
-
-    def _on_feedback(self, ack: Callable[..., None], body: dict[str, Any],
-                     action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        user = (body.get("user") or {}).get("id", "")
-        channel = (body.get("channel") or {}).get("id", "")
-        message = body.get("message") or {}
-        key = action.get("value") or ""
-        rating = "up" if action.get("action_id") == kit.FEEDBACK_UP else "down"
-        with self._answers_lock:
-            answer = self.answers.get(key)
-        if answer is None:  # the bot restarted since: keep what the message still shows
-            answer = Answer(question="", text=unescape(message.get("text") or ""))
-        try:
-            self.record_feedback(key, user, answer, rating)
-        except Exception:
-            logger.exception("storing Slack feedback failed")
-            return
-        thread_ts = message.get("thread_ts") or message.get("ts")
-        thread.ephemeral(client, channel, user, thread_ts, "Thanks, your feedback was recorded.")
-
-    def record_feedback(self, key: str, user: str, answer: Answer, rating: str) -> int:
-        """Store a click in the shared feedback store (the page's); a second click by the
-        same user on the same answer changes that row's rating instead of adding a row."""
-        store = self._feedback_store()
-        with self._answers_lock:
-            previous = self._feedback_rows.get((key, user))
-        row = store.rate(answer, rating, previous=previous, face="slack", user=user)
-        with self._answers_lock:
-            self._feedback_rows[(key, user)] = row
-            while len(self._feedback_rows) > 5000:
-                self._feedback_rows.popitem(last=False)
-        return row
-
-    def _feedback_store(self) -> FeedbackStore:
-        if self._feedback is None:
-            self._feedback = FeedbackStore(self.settings.feedback_path)
-        return self._feedback
 
 
 def command_keys(command: dict[str, Any], request: BoltRequest) -> tuple[str | None, ...]:

@@ -44,7 +44,10 @@ __all__ = [
     "BOT_TEXTS",
     "CONTINUED",
     "EMPTY_HINT",
+    "EMPTY_LIBRARY",
+    "GREETING",
     "MAX_HISTORY_TURNS",
+    "MODEL_LOADING",
     "PLACEHOLDER",
     "RATE_LIMITED",
     "WORKING_REACTION",
@@ -75,7 +78,22 @@ EMPTY_HINT = (
     "in Malaysia?`, or fact-check a text with `check: <text>`."
 )
 RATE_LIMITED = "You are asking faster than I can read. Please wait a minute and try again."
-BOT_TEXTS = (PLACEHOLDER, CONTINUED, APOLOGY, RATE_LIMITED, EMPTY_HINT)  # not answers
+MODEL_LOADING = (
+    "The language model is still loading (about a minute after a restart); your answer "
+    "follows as soon as it is ready."
+)
+EMPTY_LIBRARY = (
+    "The library is empty: no article has been indexed yet, so I have nothing to answer "
+    "from. Ask whoever runs me to add articles (`assistant ingest <folder or URL>`)."
+)
+GREETING = (
+    "Hi! Ask me about the rare-earth and critical-minerals news I have read. Every sentence "
+    "of my answers cites its source and is checked against it; `check: <text>` fact-checks "
+    "a text."
+)
+REFUSALS = ("The question is too long", "The text is too long")  # errors.too_long's openings
+BOT_TEXTS = (PLACEHOLDER, CONTINUED, APOLOGY, RATE_LIMITED, EMPTY_HINT, MODEL_LOADING,
+             EMPTY_LIBRARY, GREETING, *REFUSALS)  # not answers
 WORKING_REACTION = "eyes"
 ASKED = "asked:"  # "<@U123> asked: question" - the parent message of a slash-command thread
 MAX_HISTORY_TURNS = 12
@@ -198,12 +216,14 @@ def react(client: WebClient, method: str, channel: str, ts: str) -> None:
         logger.debug("%s failed: %s", method, exc.response.get("error"))
 
 
-def apologise(client: WebClient, channel: str, thread_ts: str, placeholder: str | None) -> None:
+def apologise(client: WebClient, channel: str, thread_ts: str, placeholder: str | None,
+              text: str = APOLOGY) -> None:
+    """``text`` (a short apology by default) in place of ``placeholder``, or posted."""
     try:
         if placeholder:
-            client.chat_update(channel=channel, ts=placeholder, text=APOLOGY, blocks=[])
+            client.chat_update(channel=channel, ts=placeholder, text=text, blocks=[])
         else:
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=APOLOGY)
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
     except Exception:
         logger.exception("could not post the apology in %s", channel)
 

@@ -6,7 +6,6 @@ FastAPI ``HTTPException``, the one type gradio's login route passes through as i
 
 Contract:
 
-- :func:`too_long` says why a text is over its limit, or ``""``.
 - :class:`InFlight` admits at most ``settings.user_concurrency`` answers per user (the
   signed-in name, else the browser session); a further ask is refused, not queued.
 - :class:`LoginGuard` is the ``auth=`` callable of ``Blocks.launch``: the configured user
@@ -47,16 +46,6 @@ CHEAP_BACKENDS = ("extractive",)  # no language model: always allowed to a page 
 _client_address: contextvars.ContextVar[str] = contextvars.ContextVar(
     "client_address", default="unknown"
 )
-
-
-def too_long(text: str, limit: int, what: str) -> str:
-    """``too_long("x" * 3000, 2000, "question")`` -> a one-line refusal; ``""`` when fine."""
-    if len(text) <= limit:
-        return ""
-    return (
-        f"The {what} is too long ({len(text):,} characters; the limit is {limit:,}). "
-        "Please shorten it."
-    )
 
 
 def page_backends(settings: Settings) -> tuple[str, ...]:

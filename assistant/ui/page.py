@@ -38,12 +38,12 @@ from typing import Any
 import gradio as gr
 
 from assistant.config import Settings
-from assistant.errors import ConfigError, user_message
+from assistant.errors import ConfigError, too_long, user_message
 from assistant.feedback import FeedbackStore
 from assistant.models import Answer, CheckReport, Filters, Turn
 from assistant.service import Assistant
 from assistant.ui.exports import write_check_exports
-from assistant.ui.guard import InFlight, pick_backend, too_long, user_key
+from assistant.ui.guard import InFlight, pick_backend, user_key
 from assistant.ui.library import BACKEND_LABELS, LibraryHandlers
 from assistant.ui.render import (
     check_rows,

@@ -8,6 +8,11 @@ query-string arguments, the way slack_sdk sends them, and answers like Slack doe
 * ``chat.postMessage`` / ``chat.update`` / ``chat.postEphemeral`` -> ``ok`` with a fresh
   ``ts``; posted messages are also stored in their thread, so ``conversations.replies``
   returns them (plus whatever the test seeded with :meth:`add_message`);
+* ``chat.startStream`` / ``appendStream`` / ``stopStream`` -> a streamed message in its
+  thread whose text grows with the markdown chunks and which gets ``blocks`` when it stops
+  (``streaming`` is True until then); :meth:`FakeSlack.message` finds it by ``ts``;
+* ``assistant.threads.setStatus`` / ``setSuggestedPrompts`` / ``setTitle``, ``views.open``
+  -> ``ok`` (recorded);
 * ``reactions.add`` / ``reactions.remove`` -> ``ok``;
 * ``apps.connections.open`` -> ``{"url": fake.socket_url}`` (a local websocket server);
 * a method listed in ``fake.fail`` -> ``{"ok": false, "error": ...}``; unknown -> error.
@@ -109,6 +114,15 @@ class FakeSlack:
             time.sleep(0.02)
         raise TimeoutError(f"{method}: {len(self.calls_to(method))} of {count} calls")
 
+    def message(self, ts: str) -> dict[str, Any]:
+        """The stored message with this ``ts`` (posted, streamed or updated)."""
+        with self._lock:
+            for thread in self.messages.values():
+                for msg in thread:
+                    if msg.get("ts") == ts:
+                        return dict(msg)
+        raise KeyError(ts)
+
     def next_ts(self) -> str:
         return f"1700000{next(self._ts):03d}.000100"
 
@@ -125,7 +139,7 @@ class FakeSlack:
                 args.update(json.loads(raw))
             else:
                 args.update(dict(parse_qsl(raw.decode("utf-8"))))
-        for key in ("blocks", "attachments"):
+        for key in ("blocks", "attachments", "view", "prompts", "chunks"):
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         auth = req.headers.get("Authorization") or ""
@@ -170,6 +184,11 @@ class FakeSlack:
                             if "blocks" in args:
                                 msg["blocks"] = args["blocks"]
             return {"ok": True, "channel": channel, "ts": ts, "text": args.get("text", "")}
+        if method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+            return self._stream(method, args)
+        if method in ("assistant.threads.setStatus", "assistant.threads.setSuggestedPrompts",
+                      "assistant.threads.setTitle", "views.open"):
+            return {"ok": True}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self.next_ts()}
         if method in ("reactions.add", "reactions.remove"):
@@ -182,6 +201,37 @@ class FakeSlack:
         if method == "apps.connections.open":
             return {"ok": True, "url": self.socket_url}
         return {"ok": False, "error": "unknown_method"}
+
+
+    def _stream(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        text = str(args.get("markdown_text") or "") + "".join(
+            str(c.get("text", "")) for c in args.get("chunks") or []
+            if c.get("type") == "markdown_text")
+        if method == "chat.startStream":
+            if not args.get("thread_ts"):
+                return {"ok": False, "error": "invalid_arguments"}
+            if not channel.startswith("D") and not (
+                    args.get("recipient_user_id") and args.get("recipient_team_id")):
+                return {"ok": False, "error": "missing_recipient_user_id"}
+            ts = self.next_ts()
+            msg = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": ts,
+                   "thread_ts": str(args["thread_ts"]), "text": text, "blocks": [],
+                   "streaming": True}
+            with self._lock:
+                self.messages.setdefault((channel, str(args["thread_ts"])), []).append(msg)
+            return {"ok": True, "channel": channel, "ts": ts}
+        ts = str(args.get("ts", ""))
+        with self._lock:
+            found = [m for thread in self.messages.values() for m in thread
+                     if m.get("ts") == ts and "streaming" in m]
+            if not found or not found[0]["streaming"]:
+                return {"ok": False, "error": "message_not_in_streaming_state"}
+            found[0]["text"] += text
+            if method == "chat.stopStream":
+                found[0]["streaming"] = False
+                found[0]["blocks"] = args.get("blocks") or []
+        return {"ok": True, "channel": channel, "ts": ts}
 
 
 def main() -> None:

@@ -43,7 +43,8 @@ class GuardedHarness(Harness):
         self.server = make_http_server(
             self.bot.app, "127.0.0.1", 0,
             signing_secret=reveal(settings.slack_signing_secret) or "",
-            max_body_bytes=settings.slack_max_body_bytes)
+            max_body_bytes=settings.slack_max_body_bytes, in_flight=self.bot.in_flight,
+            on_shutdown=self.bot.close)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.port = self.server.server_address[1]
@@ -86,7 +87,8 @@ def test_replayed_slash_command_is_answered_once(harness: GuardedHarness) -> Non
         assert harness.post(body, FORM, timestamp=stamp).status_code == 200
     harness.idle()
     posts = harness.fake.calls_to("chat.postMessage")
-    assert len(posts) == 2  # the visible parent and the placeholder in its thread: once
+    assert len(posts) == 1  # the visible parent, once
+    assert len(harness.fake.calls_to("chat.startStream")) == 1  # the answer in its thread
     assert harness.assistant.asked == [("How big is the Pahang magnet plant?", [])]
     # replaying it a second later (a new timestamp needs a new signature: the attacker has
     # none, but the same fields and trigger_id are refused too)
@@ -99,7 +101,8 @@ def test_replayed_slash_command_is_answered_once(harness: GuardedHarness) -> Non
     assert harness.post(again, FORM, timestamp=stamp).status_code == 200
     harness.idle()
     assert len(harness.assistant.asked) == 2
-    assert len(harness.fake.calls_to("chat.postMessage")) == 4
+    assert len(harness.fake.calls_to("chat.postMessage")) == 2
+    assert len(harness.fake.calls_to("chat.startStream")) == 2
 
 
 def test_replayed_private_slash_command_responds_once(harness: GuardedHarness) -> None:

@@ -1,10 +1,13 @@
 """The Slack bot against a fake Slack Web API on 127.0.0.1 (tests/integration/fake_slack.py).
 
 Requests are signed like Slack signs them (v0 HMAC-SHA256 of ``v0:timestamp:body``) and
-go through the bot's real HTTP server (the WSGI adapter ``run`` uses in HTTP mode), or
-through a local websocket server in Socket Mode. These use the fake Assistant with canned
-answers (tests/unit/fakes.py); the last test runs the real Assistant and the real local model
-end to end. tests/unit/test_slack.py has the bot's pure parts.
+go through the bot's real HTTP server (Bolt's Starlette adapter under uvicorn, as ``run``
+builds it in HTTP mode), or through a local websocket server in Socket Mode. These use the
+fake Assistant with canned answers (tests/unit/fakes.py); answers stream (chat.startStream /
+appendStream / stopStream) unless a test turns that off. The last test runs the real
+Assistant and the real local model end to end, streaming. tests/integration/test_slack_ai.py
+has the AI-app parts (fallback, status, side panel, feedback form, health, shutdown);
+tests/unit/test_slack.py the bot's pure parts.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from assistant.slack import blocks as kit
 from assistant.slack.bot import SlackBot
 from assistant.slack.infra import install_token_filter
 from assistant.slack.server import make_http_server
-from assistant.slack.threads import APOLOGY, PLACEHOLDER, RATE_LIMITED
+from assistant.slack.threads import APOLOGY, CONTINUED, MODEL_LOADING, PLACEHOLDER, RATE_LIMITED
 from tests.conftest import CORPUS
 from tests.integration.fake_slack import BOT_ID, BOT_USER_ID, FakeSlack
 from tests.unit.fakes import APP_TOKEN, BOT_TOKEN, SECRET, URL
@@ -59,6 +62,7 @@ def make_settings(tmp_path: Path, **kw: Any) -> Settings:
     base: dict[str, Any] = dict(
         _env_file=None, index_dir=tmp_path / "index", corpus_dir=CORPUS,
         slack_signing_secret=SECRET, slack_bot_token=BOT_TOKEN, slack_rate_limit=100,
+        slack_stream_chars=16,  # several chat.appendStream calls for the short canned answer
     )
     base.update(kw)
     return Settings(**base)
@@ -72,7 +76,8 @@ class Harness:
         self.assistant = assistant
         client = WebClient(token=BOT_TOKEN, base_url=fake.api_url)
         self.bot = SlackBot(assistant, settings, client=client)
-        self.server = make_http_server(self.bot.app, "127.0.0.1", 0)
+        self.server = make_http_server(self.bot.app, "127.0.0.1", 0,
+                                       in_flight=self.bot.in_flight, on_shutdown=self.bot.close)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slack/events"
@@ -143,6 +148,16 @@ def answer_update(fake: FakeSlack) -> dict[str, Any]:
     return updates[-1]
 
 
+def streamed(fake: FakeSlack, n: int = -1) -> dict[str, Any]:
+    """The ``n``-th streamed answer as the fake stores it (``text``: what was streamed,
+    ``blocks``: what ``chat.stopStream`` attached), with ``ts``."""
+    starts = fake.calls_to("chat.startStream")
+    assert starts, [c.method for c in fake.calls]
+    stops = fake.calls_to("chat.stopStream")
+    ts = stops[n].args["ts"]
+    return fake.message(ts)
+
+
 # ---- HTTP mode: events ------------------------------------------------------------------------
 def test_mention_answers_in_thread_with_answer_source_link_and_flag(harness: Harness) -> None:
     ts = "1690000000.000100"
@@ -151,22 +166,34 @@ def test_mention_answers_in_thread_with_answer_source_link_and_flag(harness: Har
     harness.idle()
     fake = harness.fake
 
-    posts = fake.calls_to("chat.postMessage")
-    assert len(posts) == 1
-    assert posts[0].args["thread_ts"] == ts and posts[0].args["channel"] == "C1"
-    assert posts[0].args["text"] == PLACEHOLDER
-    assert posts[0].token == BOT_TOKEN
-
-    update = answer_update(fake)
-    blocks = all_text(update["blocks"])
-    assert "Lynas and JS Link plan a 3,000-tonne magnet plant in Pahang [1]." in blocks
+    # streamed into the thread: one start (to the asker, as Slack requires in channels),
+    # several appends, one stop; no placeholder
+    assert not fake.calls_to("chat.postMessage")
+    start, = fake.calls_to("chat.startStream")
+    assert (start.args["channel"], start.args["thread_ts"]) == ("C1", ts)
+    assert (start.args["recipient_user_id"], start.args["recipient_team_id"]) == ("U123", "T0001")
+    assert start.token == BOT_TOKEN
+    assert len(fake.calls_to("chat.appendStream")) >= 2
+    stop, = fake.calls_to("chat.stopStream")
+    message = streamed(fake)
+    assert message["thread_ts"] == ts and not message["streaming"]
+    text = " ".join(message["text"].split())
+    assert text == "Lynas and JS Link plan a 3,000-tonne magnet plant in Pahang [1]. " \
+                   "The plant will open in 2026 [1]."
+    # the stop carries what goes under the text: the flag, the source with its quote, feedback
+    blocks = all_text(stop.args["blocks"])
+    assert ":warning: not backed by the sources" in blocks
+    assert "The plant will open in 2026" in blocks
+    assert "Lynas and JS Link plan" not in blocks  # the text is not repeated under itself
     assert f"<{URL}|Malaysia's magnet deal>" in blocks  # the source as a link
     assert "REEx" in blocks and "2025-11-20" in blocks and "3,000 tonnes of NdFeB" in blocks
-    assert ":warning: not backed by the sources" in blocks
-    assert "The plant will open in 2026 [1]. :warning:" in blocks  # marked inline too
-    assert kit.FEEDBACK_UP in blocks and kit.FEEDBACK_DOWN in blocks
-    assert update["text"].startswith("Lynas and JS Link")
-    # it showed it was working, then cleaned up
+    assert stop.args["blocks"][-1]["type"] == "context_actions"
+    assert stop.args["blocks"][-1]["elements"][0]["type"] == "feedback_buttons"
+    # the working status was shown, then cleared; the :eyes: reaction likewise
+    statuses = [c.args["status"] for c in fake.calls_to("assistant.threads.setStatus")]
+    assert statuses[0] == "Searching the articles..." and "Searching 2 articles..." in statuses
+    assert statuses[-1] == ""
+    assert {c.args["thread_ts"] for c in fake.calls_to("assistant.threads.setStatus")} == {ts}
     assert [c.args["name"] for c in fake.calls_to("reactions.add")] == ["eyes"]
     assert fake.calls_to("reactions.add")[0].args["timestamp"] == ts
     assert len(fake.calls_to("reactions.remove")) == 1
@@ -184,7 +211,7 @@ def test_follow_up_in_thread_uses_history(harness: Harness) -> None:
                                   "text": f"<@{BOT_USER_ID}> {first_q}"})
     harness.event(mention(first_q, ts=root))
     harness.idle()
-    first_answer = answer_update(fake)["text"]
+    first_answer = streamed(fake)["text"]
 
     follow_ts = "1790000000.000200"
     fake.add_message("C1", root, {"type": "message", "user": "U123", "ts": follow_ts,
@@ -199,7 +226,8 @@ def test_follow_up_in_thread_uses_history(harness: Harness) -> None:
     assert question == "How big is it?"
     assert history == [Turn("user", first_q), Turn("assistant", first_answer)]
     # both answers went to the same thread
-    assert {c.args["thread_ts"] for c in fake.calls_to("chat.postMessage")} == {root}
+    starts = fake.calls_to("chat.startStream")
+    assert len(starts) == 2 and {c.args["thread_ts"] for c in starts} == {root}
 
 
 def test_plain_reply_in_a_thread_the_bot_answered_is_a_follow_up(harness: Harness) -> None:
@@ -235,7 +263,7 @@ def test_retry_delivery_never_yields_a_second_answer(harness: Harness) -> None:
     fresh = json.dumps(event_body(mention("A new question?", ts="1690000000.000900"), "EvNEW"))
     assert harness.post(fresh, headers={"X-Slack-Retry-Num": "2"}).status_code == 200
     harness.idle()
-    assert len(harness.fake.calls_to("chat.postMessage")) == 1
+    assert len(harness.fake.calls_to("chat.startStream")) == 1
     assert len(harness.assistant.asked) == 1
 
 
@@ -249,6 +277,7 @@ def test_bad_signature_and_stale_timestamp_get_401_and_no_post(harness: Harness)
     assert unsigned.status_code == 401
     harness.idle()
     assert not harness.fake.calls_to("chat.postMessage")
+    assert not harness.fake.calls_to("chat.startStream")
     assert not harness.fake.calls_to("reactions.add")
     assert harness.assistant.asked == []
 
@@ -266,6 +295,7 @@ def test_messages_from_bots_including_itself_are_ignored(harness: Harness) -> No
         assert harness.event(ev).status_code == 200
     harness.idle()
     assert not harness.fake.calls_to("chat.postMessage")
+    assert not harness.fake.calls_to("chat.startStream")
     assert harness.assistant.asked == []
 
     # a person's direct message is answered, in a thread
@@ -274,8 +304,8 @@ def test_messages_from_bots_including_itself_are_ignored(harness: Harness) -> No
           "client_msg_id": "m-1"}
     harness.event(dm)
     harness.idle()
-    posts = harness.fake.calls_to("chat.postMessage")
-    assert len(posts) == 1 and posts[0].args["thread_ts"] == "1690000000.000900"
+    starts = harness.fake.calls_to("chat.startStream")
+    assert len(starts) == 1 and starts[0].args["thread_ts"] == "1690000000.000900"
     assert harness.assistant.asked == [("How big is the plant?", [])]
 
 
@@ -295,8 +325,9 @@ def test_chain_failure_posts_a_short_apology_and_logs(
     caplog.set_level(logging.ERROR, logger="assistant.slack.bot")
     harness.event(mention("boom: break it"))
     harness.idle()
-    updates = harness.fake.calls_to("chat.update")
-    assert updates[-1].args["text"] == APOLOGY
+    posts = harness.fake.calls_to("chat.postMessage")  # it failed before the first word
+    assert [c.args["text"] for c in posts] == [APOLOGY]
+    assert harness.fake.calls_to("assistant.threads.setStatus")[-1].args["status"] == ""
     for call in harness.fake.calls:
         dumped = json.dumps(call.args)
         assert "Traceback" not in dumped and "exploded" not in dumped and BOT_TOKEN not in dumped
@@ -309,9 +340,12 @@ def test_a_long_answer_is_split_over_messages_in_the_thread(harness: Harness) ->
     ts = "1690000000.000100"
     harness.event(mention("Tell me everything at length", ts=ts))
     harness.idle()
+    # the text outgrew one streamed message: the stream stopped and was replaced by the
+    # paginated answer, the first page in its place, the rest after it in the thread
     update = answer_update(harness.fake)
-    more = [c.args for c in harness.fake.calls_to("chat.postMessage")][1:]
-    assert more and all(m["thread_ts"] == ts for m in more)
+    assert update["ts"] == streamed(harness.fake)["ts"]
+    more = [c.args for c in harness.fake.calls_to("chat.postMessage")]
+    assert more and all(m["thread_ts"] == ts and m["text"] == CONTINUED for m in more)
     pages = [update["blocks"]] + [m["blocks"] for m in more]
     for blocks in pages:
         assert len(blocks) <= kit.MAX_BLOCKS
@@ -319,7 +353,7 @@ def test_a_long_answer_is_split_over_messages_in_the_thread(harness: Harness) ->
             if b["type"] == "section":
                 assert len(b["text"]["text"]) <= kit.MAX_SECTION_CHARS
     assert len(update["text"]) <= kit.MAX_TEXT_CHARS
-    assert pages[-1][-1]["type"] == "actions"  # feedback buttons under the last part
+    assert pages[-1][-1]["type"] == "context_actions"  # feedback buttons under the last part
     shown = all_text([b for p in pages for b in p])
     assert "Sentence 0 about magnets" in shown and "Sentence 2999 about magnets" in shown
 
@@ -335,14 +369,17 @@ def test_slash_command_answers_and_checks(harness: Harness) -> None:
     assert parent.args["text"] == "<@U123> asked: How big is the Pahang magnet plant?"
     parent_ts = next(m["ts"] for msgs in fake.messages.values() for m in msgs
                      if m["text"].startswith("<@U123> asked:"))
-    assert posts[1].args["thread_ts"] == parent_ts and posts[1].args["text"] == PLACEHOLDER
-    assert "[1]" in all_text(answer_update(fake)["blocks"])
+    start, = fake.calls_to("chat.startStream")
+    assert start.args["thread_ts"] == parent_ts and len(posts) == 1
+    assert (start.args["recipient_user_id"], start.args["recipient_team_id"]) == ("U123", "T0001")
+    assert "*[1]*" in all_text(streamed(fake)["blocks"]) and "[1]" in streamed(fake)["text"]
     assert harness.assistant.asked == [("How big is the Pahang magnet plant?", [])]
 
     resp = harness.command("check Malaysia holds 99 million tonnes of rare earths.")
     assert resp.status_code == 200
     harness.idle()
     assert harness.assistant.checked == ["Malaysia holds 99 million tonnes of rare earths."]
+    assert fake.calls_to("chat.postMessage")[-1].args["text"] == PLACEHOLDER  # not streamed
     assert ":x:" in all_text(answer_update(fake)["blocks"])
 
     usage = harness.command("")
@@ -367,6 +404,7 @@ def test_allow_list_and_rate_limit(fake: FakeSlack, tmp_path: Path) -> None:
         h.event(mention("first from elsewhere", channel="C2", ts="1690000000.000100"))
         h.idle()
         assert not fake.calls_to("chat.postMessage") and h.assistant.asked == []
+        assert not fake.calls_to("chat.startStream")
         h.event(mention("first", ts="1690000000.000200"))
         h.event(mention("second", ts="1690000000.000300"))
         h.idle()
@@ -378,41 +416,67 @@ def test_allow_list_and_rate_limit(fake: FakeSlack, tmp_path: Path) -> None:
         h.close()
 
 
-def test_feedback_buttons_go_to_the_shared_feedback_store(harness: Harness,
-                                                          tmp_path: Path) -> None:
+def test_feedback_buttons_and_the_comment_form_go_to_the_shared_feedback_store(
+    harness: Harness, tmp_path: Path
+) -> None:
     ts = "1690000000.000100"
     harness.event(mention("How big is the plant?", ts=ts))
     harness.idle()
-    update = answer_update(harness.fake)
-    actions = [b for b in update["blocks"] if b["type"] == "actions"][0]
-    value = actions["elements"][0]["value"]
+    message = streamed(harness.fake)
+    buttons = message["blocks"][-1]["elements"][0]
+    assert buttons["type"] == "feedback_buttons" and buttons["action_id"] == kit.FEEDBACK_ACTION
 
-    def click(action_id: str) -> httpx.Response:
+    def click(which: str, trigger_id: str) -> httpx.Response:
         payload = {
             "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": "U777"},
-            "api_app_id": "A1", "trigger_id": "t", "channel": {"id": "C1"},
-            "container": {"type": "message", "message_ts": update["ts"], "channel_id": "C1"},
-            "message": {"ts": update["ts"], "thread_ts": ts, "text": update["text"]},
-            "actions": [{"action_id": action_id, "block_id": "feedback", "value": value,
-                         "type": "button", "action_ts": "1"}],
+            "api_app_id": "A1", "trigger_id": trigger_id, "channel": {"id": "C1"},
+            "container": {"type": "message", "message_ts": message["ts"], "channel_id": "C1"},
+            "message": {"ts": message["ts"], "thread_ts": ts, "text": message["text"]},
+            "actions": [{"action_id": kit.FEEDBACK_ACTION, "block_id": "feedback",
+                         "type": "feedback_buttons", "value": buttons[which]["value"],
+                         "action_ts": "1"}],
             "response_url": harness.fake.api_url + "response_url",
         }
         return harness.post(urlencode({"payload": json.dumps(payload)}),
                             "application/x-www-form-urlencoded")
 
-    assert click(kit.FEEDBACK_DOWN).status_code == 200
+    def submit(view: dict[str, Any], user: str, comment: str) -> httpx.Response:
+        state = {"values": {"comment": {"text": {"type": "plain_text_input", "value": comment}}}}
+        payload = {"type": "view_submission", "team": {"id": "T0001"}, "user": {"id": user},
+                   "api_app_id": "A1", "trigger_id": "t9",
+                   "view": {"id": "V1", "type": "modal", "callback_id": view["callback_id"],
+                            "private_metadata": view["private_metadata"], "state": state}}
+        return harness.post(urlencode({"payload": json.dumps(payload)}),
+                            "application/x-www-form-urlencoded")
+
+    store_path = tmp_path / "index" / "feedback.sqlite3"
+    assert click("negative_button", "trig-1").status_code == 200
     harness.idle()
-    rows = FeedbackStore(tmp_path / "index" / "feedback.sqlite3").rows()
+    rows = FeedbackStore(store_path).rows()
     assert len(rows) == 1
     assert (rows[0].face, rows[0].rating, rows[0].user) == ("slack", "down", "U777")
     assert rows[0].question == "How big is the plant?"
     assert rows[0].sources[0]["url"] == URL
-    assert click(kit.FEEDBACK_UP).status_code == 200  # changing one's mind: same row
+    # the thumbs-down opened the comment form on the click's trigger
+    opened, = harness.fake.calls_to("views.open")
+    assert opened.args["trigger_id"] == "trig-1"
+    view = opened.args["view"]
+    assert view["callback_id"] == "feedback_comment"
+    # someone else cannot put words on this row; the rater can
+    assert submit(view, "U999", "spam").status_code == 200
+    assert submit(view, "U777", "The opening year is not in the article.").status_code == 200
     harness.idle()
-    rows = FeedbackStore(tmp_path / "index" / "feedback.sqlite3").rows()
-    assert [r.rating for r in rows] == ["up"]
+    rows = FeedbackStore(store_path).rows()
+    assert [(r.rating, r.comment) for r in rows] == [
+        ("down", "The opening year is not in the article.")]
+    # changing one's mind: the same row, rated up, no form
+    assert click("positive_button", "trig-2").status_code == 200
+    harness.idle()
+    rows = FeedbackStore(store_path).rows()
+    assert [r.rating for r in rows] == ["up"] and len(harness.fake.calls_to("views.open")) == 1
     thanks = harness.fake.calls_to("chat.postEphemeral")
-    assert len(thanks) == 2 and thanks[0].args["user"] == "U777"
+    assert len(thanks) == 2 and {t.args["user"] for t in thanks} == {"U777"}
+    assert all(t.args["thread_ts"] == ts for t in thanks)
 
 
 # ---- Socket Mode -------------------------------------------------------------------------------
@@ -449,7 +513,7 @@ def test_socket_mode_round_trip(fake: FakeSlack, tmp_path: Path) -> None:
     try:
         socket_handler.connect()
         assert got_ack.wait(15), "the envelope was not acknowledged"
-        fake.wait_for("chat.update", 1, timeout=15)
+        fake.wait_for("chat.stopStream", 1, timeout=15)
         assert bot.wait_idle(30)
     finally:
         socket_handler.close()
@@ -457,9 +521,9 @@ def test_socket_mode_round_trip(fake: FakeSlack, tmp_path: Path) -> None:
         bot.close()
     opened = fake.calls_to("apps.connections.open")
     assert opened and opened[0].token == APP_TOKEN
-    posts = fake.calls_to("chat.postMessage")
-    assert len(posts) == 1 and posts[0].args["thread_ts"] == ts
-    assert "[1]" in all_text(answer_update(fake)["blocks"])
+    starts = fake.calls_to("chat.startStream")
+    assert len(starts) == 1 and starts[0].args["thread_ts"] == ts
+    assert "*[1]*" in all_text(streamed(fake)["blocks"])
     assert assistant.asked == [("How big is the plant?", [])]
 
 
@@ -489,11 +553,12 @@ def test_no_token_reaches_the_logs_even_at_debug(fake: FakeSlack, tmp_path: Path
 
 # ---- the real thing ----------------------------------------------------------------------------
 @pytest.mark.slow
-def test_real_assistant_answers_a_mention_end_to_end(fake: FakeSlack, tmp_path: Path) -> None:
-    """Real index over corpus/, real embedding model, real local LLM, real verifier."""
+def test_real_assistant_streams_a_mention_end_to_end(fake: FakeSlack, tmp_path: Path) -> None:
+    """Real index over corpus/, real embedding model, real local LLM, real verifier; the
+    answer streams into the thread as the model writes it."""
     from assistant.service import Assistant
 
-    settings = make_settings(tmp_path, backend="local")
+    settings = make_settings(tmp_path, backend="local", slack_stream_chars=24)
     assistant = Assistant(settings)
     result = assistant.ingest([str(CORPUS)])
     assert result.ok and result.chunks_written > 0
@@ -509,23 +574,38 @@ def test_real_assistant_answers_a_mention_end_to_end(fake: FakeSlack, tmp_path: 
         def check(self, text: str) -> CheckReport:
             return assistant.check(text)
 
+        def sources(self) -> list[Any]:
+            return assistant.sources()
+
+        def model_loading(self) -> bool:
+            return assistant.model_loading()
+
     h = Harness(fake, settings, Spy())
     try:
         ts = "1690000000.000100"
         h.event(mention("Which company is partnering with JS Link on a magnet facility?", ts=ts))
         assert h.bot.wait_idle(900)
-        posts = fake.calls_to("chat.postMessage")
-        assert posts and posts[0].args["thread_ts"] == ts
-        update = answer_update(fake)
-        blocks = all_text(update["blocks"])
-        assert update["text"] != APOLOGY
-        assert "*Sources*" in blocks and "[1]" in blocks
-        assert "Lynas" in update["text"]
-        assert kit.FEEDBACK_UP in blocks
+        start, = fake.calls_to("chat.startStream")
+        assert start.args["thread_ts"] == ts and start.args["recipient_user_id"] == "U123"
+        appends = fake.calls_to("chat.appendStream")
+        assert len(appends) >= 2, "the answer did not arrive piece by piece"
+        assert fake.calls_to("chat.stopStream")
+        # the model was not loaded yet when the question came: the thread was told so
+        assert [c.args["text"] for c in fake.calls_to("chat.postMessage")] == [MODEL_LOADING]
         assert len(answers) == 1 and answers[0].backend == "local", answers
         assert all(c.verdict is not None for c in answers[0].claims)  # every sentence checked
+        final = fake.message(start_ts := fake.calls_to("chat.stopStream")[0].args["ts"])
+        replaced = [c for c in fake.calls_to("chat.update") if c.args["ts"] == start_ts]
+        shown = final["text"] + all_text(final["blocks"])
+        assert APOLOGY not in shown and "Lynas" in shown
+        assert "*Sources*" in shown and "[1]" in shown and kit.FEEDBACK_ACTION in shown
+        if not replaced:  # the streamed text was the final text
+            assert " ".join(final["text"].split()) == " ".join(
+                kit.escape(answers[0].text).split())
         src = answers[0].sources[0].chunk
-        assert f"*[1]* {kit.link(src.url, src.title)}" in blocks or not src.url
-        Path(tmp_path / "blocks.json").write_text(json.dumps(update, indent=1))
+        assert f"*[1]* {kit.link(src.url, src.title)}" in shown or not src.url
+        statuses = [c.args["status"] for c in fake.calls_to("assistant.threads.setStatus")]
+        assert any(s.startswith("Checking") for s in statuses) and statuses[-1] == ""
+        Path(tmp_path / "message.json").write_text(json.dumps(final, indent=1))
     finally:
         h.close()

@@ -313,6 +313,7 @@ class FakeAssistant:
         self.calls: list[tuple[str, list[Turn], Filters, str | None]] = []
         self.checked: list[str] = []
         self.ingests: list[list[str]] = []
+        self.loading = False  # what model_loading() says
         self.articles = [
             ArticleInfo("art1", "Malaysia <b>magnets</b> 1", "corpus/a.txt", "h", 3,
                         published=date(2025, 11, 20), source="REEx"),
@@ -354,6 +355,9 @@ class FakeAssistant:
     def sources(self) -> list[ArticleInfo]:
         return list(self.articles)
 
+    def model_loading(self) -> bool:
+        return self.loading
+
     def ingest(self, inputs: Sequence[str], prune: bool = False, progress=None) -> IngestResult:
         self.ingests.append(list(inputs))
         if self.ingest_result is not None:
@@ -373,12 +377,12 @@ class FakeAssistant:
 
 
 class SlackAssistant(FakeAssistant):
-    """The Slack bot's fake: the canned answer (one token), the contradicted check, a failure
-    quoting the bot token on "boom"; ``asked``: (question, history list) each."""
+    """The Slack bot's fake: the canned answer streamed word by word, the contradicted check,
+    a failure quoting the bot token on "boom"; ``asked``: (question, history list) each."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, **kw: Any) -> None:
         super().__init__(settings, answer=slack_answer, check=slack_check,
-                         tokens=lambda answer: ["Lynas"], status="Searching 2 articles...",
+                         status="Searching 2 articles...", **kw,
                          failure=lambda q: RuntimeError(f"index exploded near {BOT_TOKEN}")
                          if "boom" in q else None)
 

@@ -29,10 +29,10 @@ def test_long_answers_respect_slack_limits() -> None:
     assert text_in.count("3,000-tonne") == 300  # nothing lost when splitting
     pages = kit.paginate(blocks)
     assert len(pages) >= 3 and all(len(p) <= kit.MAX_BLOCKS for p in pages)
-    assert pages[-1][-1]["type"] == "actions"
+    assert pages[-1][-1]["type"] == "context_actions"
     tight = kit.paginate(blocks, max_messages=2)
     assert len(tight) == 2 and kit.TRIM_NOTE in json.dumps(tight[-1])
-    assert tight[-1][-1]["type"] == "actions"
+    assert tight[-1][-1]["type"] == "context_actions"
     assert len(kit.fallback_text(answer.text)) <= kit.FALLBACK_CHARS
     assert kit.fallback_text(answer.text).endswith("(trimmed)")
 
