@@ -18,10 +18,10 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from assistant.cli_parser import build_parser
 from assistant.config import Settings
 from assistant.errors import AssistantError, one_line
 from assistant.models import Claim, Filters, StreamEvent, Turn, final_answer
@@ -32,25 +32,12 @@ logger = logging.getLogger("assistant")
 Handler = Callable[[argparse.Namespace, Assistant], int]
 
 
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {value!r}") from exc
-
-
 def _filters(args: argparse.Namespace) -> Filters:
     return Filters(
         since=getattr(args, "since", None),
         until=getattr(args, "until", None),
         sources=tuple(getattr(args, "source", None) or ()),
     )
-
-
-def _add_filter_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--since", type=_date, help="only articles published on/after DATE")
-    p.add_argument("--until", type=_date, help="only articles published on/before DATE")
-    p.add_argument("--source", action="append", help="only this outlet (repeatable)")
 
 
 @contextlib.contextmanager
@@ -261,6 +248,21 @@ def cmd_ask(args: argparse.Namespace, assistant: Assistant) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace, assistant: Assistant) -> int:
+    from assistant.feeds.report import watch_command
+
+    def err(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    return watch_command(assistant, args.feeds, args.every, args.once, print, err)
+
+
+def cmd_feeds(args: argparse.Namespace, assistant: Assistant) -> int:
+    from assistant.feeds.report import feeds_command
+
+    return feeds_command(assistant.settings, args.json, print)
+
+
 COMMANDS: dict[str, Handler] = {
     "ask": cmd_ask,
     "check": cmd_check,
@@ -270,69 +272,9 @@ COMMANDS: dict[str, Handler] = {
     "feedback-export": cmd_feedback_export,
     "eval": cmd_eval,
     "slack": cmd_slack,
+    "watch": cmd_watch,
+    "feeds": cmd_feeds,
 }
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="assistant", description="Rare-earth news assistant: cited, checked answers."
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--index", type=Path, help="index folder (default: index/)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("ingest", help="add files, folders, URLs or RSS/Atom feeds")
-    p.add_argument("inputs", nargs="+", metavar="PATH|URL|FEED")
-    p.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-    p = sub.add_parser("sources", help="list indexed articles")
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("stats", help="index statistics")
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("feedback-export", help="ratings given on the page and in Slack")
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
-    p.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
-
-    p = sub.add_parser("eval", help="score the assistant on an evaluation JSONL file")
-    p.add_argument("file", type=Path, metavar="EVAL.jsonl")
-    p.add_argument(
-        "--corpus", action="extend", nargs="+", metavar="DIR",
-        help="ingest these into a fresh temporary index first (repeatable); index/ is untouched",
-    )
-    p.add_argument("--backend", choices=("local", "openai", "extractive"))
-    p.add_argument("--limit", type=int, help="first N questions and first N claims")
-    p.add_argument(
-        "--paraphrase", action="store_true",
-        help="ask each question's paraphrase instead (items without one ask the question)",
-    )
-    p.add_argument("--out", type=Path, help="write the JSON report (per-item results) here")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-    p = sub.add_parser("ask", help="ask a question; the answer cites its sources [n]")
-    p.add_argument("question")
-    p.add_argument("--backend", choices=("local", "openai", "extractive"))
-    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
-    p.add_argument(
-        "--after", action="append", metavar="QUESTION",
-        help="an earlier question of the conversation (repeatable), for follow-ups",
-    )
-    _add_filter_args(p)
-
-    p = sub.add_parser("check", help="fact-check a text or a file against the corpus")
-    p.add_argument("text", metavar='"TEXT"|FILE|-', help="the text, a file path, or - for stdin")
-    p.add_argument("--json", action="store_true", help="print the CheckReport as JSON")
-    p.add_argument("--backend", choices=("local", "openai", "extractive"),
-                   help="judge backend (extractive: no LLM, cheap checks only)")
-    _add_filter_args(p)
-
-    p = sub.add_parser("slack", help="run the Slack bot (Socket Mode; --http for Events API)")
-    p.add_argument("--http", action="store_true", help="HTTP mode (needs SLACK_SIGNING_SECRET)")
-    p.add_argument("--port", type=int, help="HTTP mode port (default: settings.slack_port)")
-    p.add_argument("--backend", choices=("local", "openai", "extractive"))
-    return parser
 
 
 class _LogHandler(logging.StreamHandler):

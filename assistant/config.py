@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     max_chunks_per_article: int = 400  # the rest of a longer article is dropped, with a warning
     max_feed_entries: int = 500  # entries read from one feed
 
+    # --- feed watching (`assistant watch`; a long-running process runs a FeedWatcher)
+    feeds: tuple[str, ...] = ()  # feed or page URLs to poll
+    feed_interval: float = Field(default=1800.0, gt=0)  # seconds between polls of a feed
+    feed_retry: float = Field(default=60.0, gt=0)  # first retry of a failing feed; doubles
+    feed_retry_max: float = Field(default=6 * 3600.0, gt=0)  # cap on that back-off
+
     # --- retrieval
     top_k: int = 6
     rerank: bool = True  # order a pool of retrieved passages with the packaged cross-encoder
@@ -138,3 +144,7 @@ class Settings(BaseSettings):
     @property
     def manifest_path(self) -> Path:
         return self.index_dir / "manifest.sqlite3"
+
+    @property
+    def feeds_path(self) -> Path:
+        return self.index_dir / "feeds.json"

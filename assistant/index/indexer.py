@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 #: Chunks embedded per batch (per ``encode`` call and per pending/done transaction).
 BATCH_CHUNKS = 512
+Loader = Callable[[Sequence[str], Settings], Iterable[RawArticle | LoadError]]
 
 
 def _is_url(origin: str) -> bool:
@@ -155,8 +156,10 @@ class Indexer:
         inputs: Sequence[str],
         prune: bool = False,
         progress: Callable[[IngestProgress], None] | None = None,
+        loader: Loader | None = None,
     ) -> IngestResult:
         """Index files, folders, URLs and feeds; idempotent; one bad input never stops the rest.
+        ``loader(inputs, settings)`` replaces :func:`load_inputs` (the feed watcher's articles).
 
         One ingest at a time per index: a thread lock here and an advisory file lock on
         ``index_dir/ingest.lock`` against a second process (released by the OS if killed).
@@ -169,15 +172,13 @@ class Indexer:
             raise AssistantError(f"{busy_message(holder(path))}; try again when it has finished")
         try:
             with IngestLock(path, wait=wait, doing=describe(inputs)):
-                return self._ingest(inputs, prune, progress)
+                return self._ingest(inputs, prune, progress, loader)
         finally:
             self._lock.release()
 
     def _ingest(
-        self,
-        inputs: Sequence[str],
-        prune: bool,
-        progress: Callable[[IngestProgress], None] | None,
+        self, inputs: Sequence[str], prune: bool,
+        progress: Callable[[IngestProgress], None] | None, loader: Loader | None,
     ) -> IngestResult:
         from assistant.ingest.load import load_inputs
 
@@ -186,7 +187,7 @@ class Indexer:
         self._recover(run)
         if progress:
             progress(IngestProgress(0, 0, "loading inputs"))
-        items = list(load_inputs(list(inputs), self.settings))
+        items = list((loader or load_inputs)(list(inputs), self.settings))
         for item in items:
             if isinstance(item, RawArticle):
                 origin = normalize_origin(item.origin)

@@ -2,6 +2,9 @@
 
 ``Fetcher(settings).get(url) -> (body, content_type, final_url)`` or ``LoadError``; it never
 raises anything else. One fetcher (one httpx client) per ``load_inputs`` call, so per ingest.
+``fetch(url, etag=..., last_modified=...) -> Fetched`` is the same request, conditional: it
+sends ``If-None-Match`` / ``If-Modified-Since`` and a ``304`` comes back as
+``Fetched(status=304, body=b"")`` ("unchanged"); ``get`` is ``fetch`` without validators.
 
 Limits, each a ``LoadError`` for that URL only:
 - **deadline**: a request (connect, headers, body, every redirect hop) gets at most
@@ -38,6 +41,7 @@ import re
 import socket
 import time
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,11 +54,37 @@ from assistant.models import content_hash
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Fetcher", "refusal", "url_id"]
+__all__ = ["Fetched", "Fetcher", "refusal", "url_id"]
 
 _USER_AGENT = "rare-earth-assistant/0.1 (+news ingest)"
 _SLUG = re.compile(r"[^a-z0-9]+")
 _ALLOW_HINT = "set ASSISTANT_ALLOW_PRIVATE_URLS=true to fetch internal addresses"
+_VALIDATOR_CHARS = 512  # longer ETag / Last-Modified values are not kept
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One response: ``status`` 200 with the body, or 304 (``not_modified``, empty body).
+    ``etag`` / ``last_modified`` are the response's validators ('' when absent or unusable)."""
+
+    body: bytes
+    content_type: str
+    final_url: str
+    status: int = 200
+    charset: str = ""
+    etag: str = ""
+    last_modified: str = ""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+def _validator(value: str | None) -> str:
+    """A header value worth sending back: printable ASCII, not too long, else ''."""
+    value = (value or "").strip()
+    ok = value.isascii() and value.isprintable() and len(value) <= _VALIDATOR_CHARS
+    return value if ok else ""
 
 
 def url_id(url: str) -> str:
@@ -224,7 +254,21 @@ class Fetcher:
 
     def get(self, url: str) -> tuple[bytes, str, str]:
         """``(body, content_type, final_url)``; LoadError on any failure."""
+        got = self.fetch(url)
+        return got.body, got.content_type, got.final_url
+
+    def fetch(self, url: str, etag: str = "", last_modified: str = "") -> Fetched:
+        """GET ``url``, conditional when validators are given; LoadError on any failure.
+
+        ``fetch(u, etag='"v1"')`` -> ``Fetched(status=304, ...)`` when the server says the
+        resource is unchanged; a 304 to an unconditional request is an error.
+        """
         settings = self.settings
+        headers: dict[str, str] = {}
+        if _validator(etag):
+            headers["If-None-Match"] = _validator(etag)
+        if _validator(last_modified):
+            headers["If-Modified-Since"] = _validator(last_modified)
         host = urlsplit(url).netloc.lower()
         if host in self.dead_hosts:
             raise LoadError(url, self.dead_hosts[host])
@@ -238,7 +282,7 @@ class Fetcher:
         t0 = time.monotonic()
         self._guard.deadline = t0 + limit
         try:
-            return self._follow(url, limit)
+            return self._follow(url, limit, headers)
         except LoadError as err:
             if err.reason.startswith("cannot connect"):
                 self.dead_hosts[host] = err.reason
@@ -258,7 +302,7 @@ class Fetcher:
             )
         return self._client
 
-    def _follow(self, url: str, limit: float) -> tuple[bytes, str, str]:
+    def _follow(self, url: str, limit: float, headers: dict[str, str]) -> Fetched:
         """GET ``url``, following redirects by hand; every failure becomes a LoadError."""
         client = self._client_once()
         hops = 0
@@ -269,10 +313,10 @@ class Fetcher:
                 if current.scheme not in ("http", "https"):
                     raise LoadError(url, f"refused: redirected to {current} (only http and "
                                     "https URLs are fetched)")
-                with client.stream("GET", current) as resp:
+                with client.stream("GET", current, headers=headers) as resp:
                     nxt = resp.next_request
                     if nxt is None:
-                        return self._read(url, resp)
+                        return self._read(url, resp, conditional=bool(headers))
                 hops += 1
                 if hops > self.settings.fetch_max_redirects:
                     raise LoadError(
@@ -310,9 +354,13 @@ class Fetcher:
             )
         return LoadError(url, f"timed out: no complete response within {limit:g} s (deadline)")
 
-    def _read(self, url: str, resp: httpx.Response) -> tuple[bytes, str, str]:
+    def _read(self, url: str, resp: httpx.Response, conditional: bool = False) -> Fetched:
         cap = self.settings.fetch_max_bytes
-        if resp.status_code >= 400:
+        etag = _validator(resp.headers.get("etag"))
+        modified = _validator(resp.headers.get("last-modified"))
+        if resp.status_code == 304 and conditional:
+            return Fetched(b"", "", str(resp.url), 304, etag=etag, last_modified=modified)
+        if resp.status_code >= 400 or resp.status_code == 304:  # 304 unasked for: an error
             reason = resp.reason_phrase or ""
             raise LoadError(url, f"HTTP {resp.status_code} {reason}".strip())
         length = resp.headers.get("content-length")
@@ -330,5 +378,6 @@ class Fetcher:
         header = resp.headers.get("content-type", "")
         ctype = header.split(";")[0].strip().lower()
         m = re.search(r"charset=[\"']?([\w.:-]+)", header, re.I)
-        self.charsets[str(resp.url)] = m.group(1) if m else ""
-        return b"".join(chunks), ctype, str(resp.url)
+        charset = self.charsets[str(resp.url)] = m.group(1) if m else ""
+        return Fetched(b"".join(chunks), ctype, str(resp.url), resp.status_code, charset,
+                       etag, modified)

@@ -17,7 +17,8 @@ a multi-record document is returned as a ``LoadError`` in the list, the others s
 - ``.xml`` / ``.rss`` / ``.atom`` (or sniffed as a feed): feedparser; each entry is one
   article. An entry with full ``content`` uses it; one with only a summary gets its linked
   page fetched and extracted (falling back to the summary, with a warning). Only the first
-  ``max_feed_entries`` entries are read (a warning names the rest).
+  ``max_feed_entries`` entries are read (a warning names the rest). ``keep(entry_id,
+  fingerprint)``, when given, picks the entries to read (the feed watcher skips seen ones).
 
 Decoding (:func:`decode`): UTF-16/32 with a BOM; UTF-8 (with or without BOM); a declared
 HTTP charset; Windows-1252 when it reads as Western text (accented letters inside mostly
@@ -36,6 +37,7 @@ import html as _html
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,17 +46,18 @@ import feedparser
 import trafilatura
 
 from assistant.errors import LoadError
-from assistant.ingest.fetch import Fetcher, url_id
+from assistant.ingest.fetch import Fetcher
 from assistant.ingest.meta import (
     Limits,
     date_field,
+    entry_key,
     id_field,
     meta_field,
     parse_date,
     split_front_matter,
     unique_ids,
 )
-from assistant.models import RawArticle, content_hash
+from assistant.models import RawArticle
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +297,8 @@ def _html_fragment_text(fragment: str) -> str:
 
 
 def feed_doc(
-    data: bytes, feed_id: str, origin: str, fetcher: Fetcher, limits: Limits = DEFAULT_LIMITS
+    data: bytes, feed_id: str, origin: str, fetcher: Fetcher, limits: Limits = DEFAULT_LIMITS,
+    keep: Callable[[str, str], bool] | None = None,
 ) -> list[RawArticle | LoadError]:
     parsed = feedparser.parse(data)
     if not parsed.entries:
@@ -312,6 +316,8 @@ def feed_doc(
         entries = entries[: limits.feed_entries]
     out: list[RawArticle | LoadError] = []
     for n, entry in enumerate(entries, 1):
+        if keep is not None and not keep(*entry_key(entry, n, feed_id)):
+            continue
         try:
             out.append(_feed_entry(entry, n, feed_id, origin, feed_title, fetcher, limits))
         except LoadError as err:
@@ -328,9 +334,8 @@ def _feed_entry(
     published = parse_date(entry.get("published_parsed") or entry.get("updated_parsed"))
     if published is None:
         published = parse_date(entry.get("published") or entry.get("updated"))
-    guid = str(entry.get("id") or link or f"{feed_id}#{n}")
     entry_origin = link or f"{origin}#{n}"
-    entry_id = url_id(link) if link else f"{feed_id}-{content_hash(guid)[:8]}"
+    entry_id = entry_key(entry, n, feed_id)[0]
     contents = entry.get("content") or []
     text = ""
     if contents:

@@ -14,6 +14,7 @@ Inputs:
 - ``http(s)://`` URLs: a body that parses as RSS/Atom is a feed; HTML is extracted;
   ``text/plain`` and JSON are read as files are. A URL whose path says feed (``.xml .rss
   .atom``, ``/feed``, ``/rss``) but that returns something else is an error.
+  :func:`poll_url` is one conditional load of a watched URL (the feed watcher's).
 - The size limit is checked with ``stat`` before a file is read.
 
 Ids and origins:
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from urllib.parse import urlsplit
 
 from assistant.config import Settings
 from assistant.errors import LoadError
-from assistant.ingest.fetch import Fetcher, url_id
+from assistant.ingest.fetch import Fetched, Fetcher, url_id
 from assistant.ingest.formats import (
     FEED_EXT,
     KNOWN_EXT,
@@ -58,7 +59,7 @@ from assistant.models import RawArticle
 logger = logging.getLogger(__name__)
 
 #: ``parse_date`` lives in :mod:`.formats`; it is re-exported here for callers of the loader.
-__all__ = ["load_inputs", "parse_date"]
+__all__ = ["load_inputs", "parse_date", "poll_url"]
 
 _FEED_PATH = re.compile(r"(?:\.(?:xml|rss|atom)$|/(?:feed|rss|atom)(?:/|$|\.))", re.I)
 
@@ -118,8 +119,14 @@ def _load_file(
 
 
 def _load_url(url: str, fetcher: Fetcher, limits: Limits) -> list[RawArticle | LoadError]:
-    body, ctype, final = fetcher.get(url)
-    charset = fetcher.charsets.get(final, "")
+    return _parse_url(url, fetcher.fetch(url), fetcher, limits)
+
+
+def _parse_url(
+    url: str, got: Fetched, fetcher: Fetcher, limits: Limits,
+    keep: Callable[[str, str], bool] | None = None,
+) -> list[RawArticle | LoadError]:
+    body, ctype, final, charset = got.body, got.content_type, got.final_url, got.charset
     if not body.strip():
         raise LoadError(url, "empty response")
     sniffed = sniff(body)
@@ -128,7 +135,7 @@ def _load_url(url: str, fetcher: Fetcher, limits: Limits) -> list[RawArticle | L
         t in ctype for t in ("rss", "atom")
     )
     if sniffed == "feed" or "rss" in ctype or "atom" in ctype:
-        return feed_doc(body, doc_id, url, fetcher, limits)
+        return feed_doc(body, doc_id, url, fetcher, limits, keep)
     if expects_feed:
         raise LoadError(url, f"expected an RSS/Atom feed, got {ctype or 'unknown content'}")
     if sniffed == "html" or "html" in ctype:
@@ -262,6 +269,23 @@ def load_inputs(inputs: Sequence[str], settings: Settings) -> Iterator[RawArticl
                 yield LoadError(inp, f"unexpected error: {type(exc).__name__}: {exc}")
     finally:
         fetcher.close()
+
+
+def poll_url(
+    url: str, fetcher: Fetcher, etag: str = "", last_modified: str = "",
+    keep: Callable[[str, str], bool] | None = None,
+) -> tuple[Fetched, list[RawArticle | LoadError]]:
+    """One conditional load of a watched URL (a feed or a page) for the feed watcher.
+
+    ``(fetched, [])`` when the server answers 304; else the URL's articles as
+    :func:`load_inputs` would give them (feed entries filtered by ``keep``). Raises
+    ``LoadError`` when the URL itself fails (HTTP error, deadline, not a feed, garbage).
+    """
+    got = fetcher.fetch(url, etag=etag, last_modified=last_modified)
+    if got.not_modified:
+        return got, []
+    items = _parse_url(url, got, fetcher, Limits.of(fetcher.settings), keep)
+    return got, list(_guarded(url, lambda: items, {}))
 
 
 def _load_one(

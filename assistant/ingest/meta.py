@@ -12,10 +12,12 @@
   without control characters (an integer is accepted as its digits).
 - ``unique_ids``: within one JSON document a repeated ``id`` fails the later record.
 - ``parse_date``: ``"2025-01-31T10:00:00Z" -> date(2025, 1, 31)``; RFC 822, struct_time.
+- ``entry_key``: a feed entry's article id and the fingerprint that says it changed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -27,13 +29,14 @@ import yaml
 
 from assistant.config import Settings
 from assistant.errors import LoadError
-from assistant.models import RawArticle
+from assistant.ingest.fetch import url_id
+from assistant.models import RawArticle, content_hash
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "Limits", "date_field", "id_field", "meta_field", "parse_date", "split_front_matter",
-    "unique_ids",
+    "Limits", "date_field", "entry_key", "id_field", "meta_field", "parse_date",
+    "split_front_matter", "unique_ids",
 ]
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
@@ -186,3 +189,14 @@ def unique_ids(items: list[RawArticle | LoadError], wheres: list[str], origin: s
                 first[item.id] = where
         out.append(item)
     return out
+
+
+def entry_key(entry: Any, n: int, feed_id: str) -> tuple[str, str]:
+    """``(article id, fingerprint)`` of feed entry ``n``: the id its article gets, and a hash of
+    the entry's fields (a changed title, date, summary or content changes it)."""
+    link = str(entry.get("link") or "").strip()
+    guid = str(entry.get("id") or link or f"{feed_id}#{n}")
+    fields = [entry.get(k) for k in ("id", "link", "title", "published", "updated", "summary")]
+    fields.append([c.get("value") for c in entry.get("content") or []])
+    fingerprint = content_hash(json.dumps(fields, default=str))
+    return (url_id(link) if link else f"{feed_id}-{content_hash(guid)[:8]}"), fingerprint

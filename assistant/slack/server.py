@@ -8,7 +8,8 @@ stops taking requests and the bot finishes the answers in flight (at most
 ``slack_shutdown_grace`` seconds) before the process exits. Missing tokens and a failing
 ``auth.test`` are :class:`~assistant.errors.ConfigError` with the tokens masked; the token
 filter is put on the root logger's handlers before anything is logged; the local model is
-loaded in the background at start, so that the first question does not wait for it.
+loaded in the background at start, so that the first question does not wait for it, and
+``settings.feeds`` are watched (:mod:`assistant.feeds`).
 
 :class:`GuardedHandler` (a subclass of the adapter's handler) checks, in this order: a
 ``Content-Length`` over ``slack_max_body_bytes`` -> 413 with the body unread (a body that
@@ -330,10 +331,12 @@ def run(settings: Settings, assistant: Answerer | None = None) -> None:
     if settings.slack_mode == "http" and not reveal(settings.slack_signing_secret):
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed in HTTP mode)")
     if assistant is None:
+        from assistant.feeds.watch import watch_in_background
         from assistant.service import Assistant
 
         real = Assistant(settings)
         threading.Thread(target=_warm, args=(real,), name="model-warm", daemon=True).start()
+        watch_in_background(real)  # settings.feeds, polled every settings.feed_interval
         assistant = real
     try:
         bot = SlackBot(assistant, settings)

@@ -3,10 +3,11 @@
 Job: what ``python app.py`` does after the environment is set (see
 :func:`assistant.ui.main`): settings are read once, the page is served on
 ``settings.host:settings.port``, and a background thread brings the index up to
-date from ``corpus/`` and earlier uploads (an idempotent ingest, fast when nothing changed)
-and then warms the local model. Start-up waits for the refresh at most ``READY_WAIT``
-seconds (so the first questions see the corpus), then serves the index as it is while the
-refresh goes on: a hung ingest never keeps the page down.
+date from ``corpus/`` and earlier uploads (an idempotent ingest, fast when nothing changed),
+starts watching ``settings.feeds`` (if any) and then warms the local model. Start-up
+waits for the refresh at most ``READY_WAIT`` seconds (so the first questions see the
+corpus), then serves the index as it is while the refresh goes on: a hung ingest never
+keeps the page down.
 
 Compromises: a failed refresh is logged and the index is served as it is; a failed warm-up
 is logged and the first question loads the model.
@@ -50,8 +51,11 @@ def _refresh(assistant: Assistant) -> None:
 
 
 def _start_up(assistant: Assistant, refreshed: threading.Event) -> None:
+    from assistant.feeds.watch import watch_in_background
+
     _refresh(assistant)
     refreshed.set()
+    watch_in_background(assistant)  # settings.feeds, polled every settings.feed_interval
     _warm(assistant)
 
 
