@@ -66,10 +66,21 @@ class Settings(BaseSettings):
     feed_retry: float = Field(default=60.0, gt=0)  # first retry of a failing feed; doubles
     feed_retry_max: float = Field(default=6 * 3600.0, gt=0)  # cap on that back-off
 
+    # --- story clusters: syndicated / rewritten copies (assistant/index/clusters.py)
+    cluster_stories: bool = True  # group copies at ingest; retrieval keeps one per story
+    cluster_shingle_words: int = Field(default=5, ge=1)  # words per shingle
+    cluster_copy_jaccard: float = Field(default=0.8, gt=0, le=1)  # whole text: one copy group
+    cluster_boilerplate_df: int = Field(default=2, ge=1)  # in more copy groups: boilerplate
+    cluster_containment: float = Field(default=0.5, gt=0, le=1)  # shared distinctive text
+
     # --- retrieval
     top_k: int = 6
     rerank: bool = True  # order a pool of retrieved passages with the packaged cross-encoder
     candidates: int = 30  # per retriever, before fusion
+
+    # --- time-aware answers (answer.timeframe): periods and "the latest" in questions are
+    # read against the newest article's date; off = every question reads the whole index
+    time_aware: bool = True
 
     # --- answering
     backend: Backend = "local"
@@ -136,6 +147,9 @@ class Settings(BaseSettings):
     slack_stream_chars: int = 120  # flush the streamed text every this many characters...
     slack_stream_interval: float = 1.0  # ...or after this many seconds, whichever comes first
     slack_shutdown_grace: float = 120.0  # HTTP mode: seconds a shutdown waits for answers
+    slack_digest_channel: str = ""  # channel id for the digest of new articles; "" = none
+    slack_digest_every: float = Field(default=86400.0, gt=0)  # seconds between digests
+    slack_watch_every: float = Field(default=900.0, gt=0)  # seconds between watch checks
 
     @property
     def feedback_path(self) -> Path:

@@ -4,7 +4,9 @@ Job: ``Retriever.retrieve(question, k, filters, mode) -> list[Passage]``. In ``h
 the question is embedded and the store returns ``settings.candidates`` nearest chunks; BM25
 returns as many; the two candidate lists are fused (:func:`fuse`: a convex combination of
 z-scored candidate scores, dense weight 0.6), near-duplicate passages are merged into the
-best of them (:func:`merge_near_duplicates`), and the top ``k`` are picked with at most
+best of them (:func:`merge_near_duplicates`), passages of other copies of an already ranked
+story are dropped (:func:`one_copy_per_story`, story clusters from ``index.clusters``; several
+passages of the best-ranked copy stay), and the top ``k`` are picked with at most
 ``ceil(k / 2)`` from one article while other articles have candidates (:func:`diversify`).
 The pure functions are shared with ``bench/retrieval.py`` so that its figures measure this
 very code (the fusion choice and its measurements: ``docs/notes/ingest-index-verify.md``).
@@ -32,6 +34,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from assistant.index.stories import one_copy_per_story
 from assistant.models import Chunk, Filters, Passage, date_to_int
 
 logger = logging.getLogger(__name__)
@@ -256,6 +259,7 @@ class Retriever:
         fusion: Fusion = DEFAULT_FUSION,
         duplicate_threshold: float = 0.8,
         manifest: Any = None,
+        clusters: Any = None,
     ) -> None:
         self.store = store
         self.lexical = lexical
@@ -267,6 +271,8 @@ class Retriever:
         # article is filtered out as pending.
         self.manifest = manifest
         self._pending: tuple[int, frozenset[str]] = (-1, frozenset())
+        # ``cluster_of(article_id) -> str`` (StoryClusters); None: every article is its own story
+        self.clusters = clusters
 
     def pending_ids(self) -> frozenset[str]:
         """Ids of articles marked ``pending`` in the manifest (re-read when it changed)."""
@@ -341,10 +347,13 @@ class Retriever:
             [(cid, chunks[cid].text) for cid, _ in ranked], self.duplicate_threshold
         )
         duplicates = dict(merged)
-        picked = diversify([cid for cid, _ in merged], lambda cid: chunks[cid].article_id, k)
+        kept = one_copy_per_story(
+            [(cid, chunks[cid].article_id) for cid, _ in merged], self._story_of()
+        )
+        picked = diversify(kept, lambda cid: chunks[cid].article_id, k)
         logger.debug(
-            "retrieve %r: %d dense, %d bm25, %d fused, %d after merging, %d picked",
-            query, len(dense), len(bm25), len(ranked), len(merged), len(picked),
+            "retrieve %r: %d dense, %d bm25, %d fused, %d merged, %d one per story, %d picked",
+            query, len(dense), len(bm25), len(ranked), len(merged), len(kept), len(picked),
         )
         return [
             Passage(
@@ -356,6 +365,16 @@ class Retriever:
             )
             for cid in picked
         ]
+
+    def _story_of(self) -> Callable[[str], str]:
+        if self.clusters is None:
+            return lambda article_id: article_id
+        try:
+            self.clusters.cluster_of("")  # reads the clusters file once; a failure: no dedupe
+        except Exception:  # noqa: BLE001 - retrieval works without clusters
+            logger.exception("story clusters unavailable; copies are not merged")
+            return lambda article_id: article_id
+        return self.clusters.cluster_of
 
     def as_runnable(self) -> Any:
         """A LangChain ``RunnableLambda``: ``{"question": str, "filters": Filters}`` (or a

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from assistant.answer.gate import Gate
     from assistant.index.bm25 import Bm25Index
+    from assistant.index.clusters import StoryClusters
     from assistant.index.embed import Embedder
     from assistant.index.indexer import Indexer
     from assistant.index.manifest import Manifest
@@ -147,7 +148,21 @@ class Assistant:
         except Exception:  # noqa: BLE001 - indexing works without BM25; retrieval rebuilds it
             logger.exception("the BM25 index is unavailable; ingesting without it")
             lexical = None
-        return Indexer(self.settings, self.embedder, self.store, self.manifest, lexical)
+        return Indexer(
+            self.settings, self.embedder, self.store, self.manifest, lexical,
+            clusters=self.clusters,
+        )
+
+    @cached_property
+    def clusters(self) -> StoryClusters | None:
+        """Syndicated / rewritten copies grouped at ingest (None: ``cluster_stories`` off)."""
+        if self._base is not None:
+            return self._base.clusters
+        if not self.settings.cluster_stories:
+            return None
+        from assistant.index.clusters import StoryClusters
+
+        return StoryClusters(self.settings.index_dir / "clusters.sqlite3", self.settings)
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -156,7 +171,8 @@ class Assistant:
         from assistant.retrieve import Retriever
 
         return Retriever(
-            self.store, self.lexical, self.embedder, self.settings, manifest=self.manifest
+            self.store, self.lexical, self.embedder, self.settings, manifest=self.manifest,
+            clusters=self.clusters,
         )
 
     @cached_property

@@ -12,6 +12,12 @@ any LLM call; the local model can only write cited sentences or ``NOT_IN_SOURCES
 backed is withheld, never shown. Without a chat model, or when the local model cannot load,
 the answer is the best source sentences quoted verbatim (the ``extractive`` backend).
 
+Time (:mod:`assistant.answer.timeframe`): a named period narrows the date filters (against
+the newest article's date, never the wall clock; when the gate finds nothing answerable in
+it, the question is answered from the whole index, newest first); "the latest" prefers
+newer passages' sentences, and the extractive answer adds an older source's differing
+figure as "Earlier, ... [n]". ``Answer.as_of``: the newest date among the cited sources.
+
 Compromises: one retrieval per question (no LLM query rewrite: a follow-up is retrieved
 together with the previous question); the openai backend gets no grammar, so its answer is
 parsed and repaired instead. Design notes: ``docs/notes/answer.md``.
@@ -36,12 +42,14 @@ from assistant.answer.citations import (
     render,
 )
 from assistant.answer.gate import ANSWER_SENTENCES
-from assistant.answer.prompts import answer_prompt
+from assistant.answer.prompts import LATEST_NOTE, answer_prompt
 from assistant.answer.rank import (
     RELEVANCE_FLOOR,
     ScoredSentence,
     answer_candidates,
     cite,
+    earlier_figure,
+    earlier_sentence,
     pick_extractive,
     rank_sentences,
 )
@@ -51,10 +59,12 @@ from assistant.answer.sources import (
     repair_citations,
     source_block,
 )
+from assistant.answer.timeframe import TimeFrame, as_of, newest_date, resolve
 from assistant.errors import ModelError
 from assistant.models import (
     Answer,
     Filters,
+    Passage,
     Source,
     StreamEvent,
     Turn,
@@ -162,26 +172,21 @@ class AnswerChain:
         return final_answer(self.stream(question, history, filters))
 
     def stream(
-        self, question: str, history: Sequence[Turn] = (), filters: Filters = NO_FILTERS
+        self, question: str, history: Sequence[Turn] = (), filters: Filters = NO_FILTERS,
+        frame: TimeFrame | None = None,
     ) -> Iterator[StreamEvent]:
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         query, earlier = condense(question, history)
         yield StreamEvent("status", "Searching the sources...")
-        top_k = int(self.settings.top_k)
-        pool = max(top_k, RERANK_POOL) if self.reranker is not None else top_k
-        passages = list(self.retriever.retrieve(query, k=pool, filters=filters))
-        relevance: list[float] | None = None
-        if self.reranker is not None and passages:
-            try:
-                passages, relevance = rerank(
-                    self.reranker, f"{earlier} {question}".strip(), passages, top_k
-                )
-            except ModelError as exc:
-                logger.warning("cross-encoder unavailable, passages keep retrieval order: %s",
-                               exc)
-                self.reranker = None
-                passages = passages[:top_k]
+        frame = frame if frame is not None else self.timeframe(question)
+        narrowed = frame.narrow(filters) if frame.has_range else None
+        ranged = narrowed is not None and narrowed != filters
+        passages, relevance = self._retrieve(
+            query, question, earlier, narrowed if ranged and narrowed else filters, frame
+        )
+        # nothing answerable inside a period read from the question: the whole index instead
+        widen = TimeFrame(prefer_recent=True, why=f"nothing answerable in {frame.why}")
         timings["retrieve"] = time.perf_counter() - t0
         answer = Answer(
             question=question,
@@ -191,6 +196,9 @@ class AnswerChain:
             notice=self.notice,
             timings=timings,
         )
+        if ranged and not passages:
+            yield from self.stream(question, history, filters, widen)
+            return
         if not passages:
             answer.text = "The sources do not say: no article matches this question."
             answer.abstained = True
@@ -200,8 +208,10 @@ class AnswerChain:
             return
 
         t = time.perf_counter()
-        ranked = rank_sentences(question, passages, self.embedder, context=earlier)
-        sources, shown = number_sources(passages, ranked, relevance)
+        ranked = rank_sentences(question, passages, self.embedder, context=earlier,
+                                prefer_recent=frame.prefer_recent)
+        sources, shown = number_sources(passages, ranked, relevance,
+                                        clusters=getattr(self.retriever, "clusters", None))
         answer.sources = sources
         timings["select"] = time.perf_counter() - t
 
@@ -216,20 +226,25 @@ class AnswerChain:
             )
             ok, p = self.gate.decide(feats)
             timings["gate"] = time.perf_counter() - t
+            if not ok and ranged:
+                yield from self.stream(question, history, filters, widen)
+                return
             if not ok:
                 logger.info("abstaining before generation: P(answerable) %.2f, missing %s",
                             p, missing)
                 yield from self._abstain(answer, missing, t0)
                 return
         elif best < RELEVANCE_FLOOR:
-            yield from self._abstain(answer, [], t0)
+            yield from (self.stream(question, history, filters, widen) if ranged
+                        else self._abstain(answer, [], t0))
             return
 
         yield StreamEvent("status", f"Reading {len(passages)} passages...")
         text = ""
         if self.chat_model is not None:
             try:
-                text = yield from self._generate(question, earlier, sources, shown, answer)
+                text = yield from self._generate(question, earlier, sources, shown, answer,
+                                                 frame)
             except ModelError as exc:
                 logger.warning("local model unavailable, answering extractively: %s", exc)
                 answer.backend = "extractive"
@@ -241,7 +256,7 @@ class AnswerChain:
                 self.chat_model = None
         if self.chat_model is None:
             t = time.perf_counter()
-            text = self._extractive(ranked, sources)
+            text = self._extractive(ranked, sources, frame)
             timings["generate"] = time.perf_counter() - t
             if text:
                 timings.setdefault("first_token", time.perf_counter() - t0)
@@ -255,6 +270,7 @@ class AnswerChain:
         answer.text = render(claims)
         answer.claims, answer.invalid_citations = claims, invalid
         answer.citations = quote_citations(claims, sources, ranked, self.embedder)
+        answer.as_of = as_of(answer.claims, sources)
         yield from self._verify(answer, sources)
         if answer.claims and all(
             c.verdict is not None and c.verdict.label == "unsupported" for c in answer.claims
@@ -276,10 +292,13 @@ class AnswerChain:
         sources: Sequence[Source],
         shown: dict[int, list[ScoredSentence]],
         answer: Answer,
+        frame: TimeFrame | None = None,
     ) -> Generator[StreamEvent, None, str]:
         """Stream the LLM's tokens as events; return the full text (a generator's value)."""
         timings = answer.timings
         context = f"(Earlier question, for context: {earlier})\n" if earlier else ""
+        if frame is not None and frame.prefer_recent:
+            context += LATEST_NOTE
         inputs = {"sources": source_block(sources, shown), "context": context, "question": question}
         yield StreamEvent("status", "Writing the answer...")
         flt = StreamFilter(len(sources))
@@ -300,12 +319,52 @@ class AnswerChain:
         logger.debug("generated: %r", text)
         return text
 
-    def _extractive(self, ranked: Sequence[ScoredSentence], sources: Sequence[Source]) -> str:
+    def _extractive(
+        self, ranked: Sequence[ScoredSentence], sources: Sequence[Source],
+        frame: TimeFrame | None = None,
+    ) -> str:
         picked = pick_extractive(ranked)
-        return " ".join(cite(r.text, [r.passage_index]) for r in picked)
+        text = " ".join(cite(r.text, [r.passage_index]) for r in picked)
+        if picked and frame is not None and frame.prefer_recent:
+            dates = {s.number: s.chunk.published for s in sources if s.chunk.published}
+            older = earlier_figure(picked[0], ranked, dates)
+            if older is not None and all(older is not p for p in picked):
+                text += " " + cite(earlier_sentence(older.text), [older.passage_index])
+        return text
+
+    # ---- time ------------------------------------------------------------------------------
+    def timeframe(self, question: str) -> TimeFrame:
+        """The question's period / recency reading (:mod:`assistant.answer.timeframe`)."""
+        if not getattr(self.settings, "time_aware", True):
+            return TimeFrame()
+        frame = resolve(question, newest_date(getattr(self.retriever, "manifest", None)))
+        if frame.why:
+            logger.info("time reading: %s", frame.why)
+        return frame
+
+    def _retrieve(
+        self, query: str, question: str, earlier: str, filters: Filters, frame: TimeFrame
+    ) -> tuple[list[Passage], list[float] | None]:
+        """Retrieve a pool, rerank it with the cross-encoder, keep ``top_k``."""
+        top_k = int(self.settings.top_k)
+        pool = max(top_k, RERANK_POOL) if self.reranker is not None else top_k
+        passages = list(self.retriever.retrieve(query, k=pool, filters=filters))
+        relevance: list[float] | None = None
+        if self.reranker is not None and passages:
+            try:
+                passages, relevance = rerank(
+                    self.reranker, f"{earlier} {question}".strip(), passages, top_k
+                )
+            except ModelError as exc:
+                logger.warning("cross-encoder unavailable, passages keep retrieval order: %s",
+                               exc)
+                self.reranker = None
+                passages = passages[:top_k]
+        return passages, relevance
 
     def _abstain(self, answer: Answer, missing: Sequence[str], t0: float) -> Iterator[StreamEvent]:
         answer.abstained = True
+        answer.as_of = None  # an abstention states no evidence date
         answer.text = does_not_say(missing)
         answer.claims = []
         answer.citations = []

@@ -14,6 +14,9 @@ instructions to an assistant are removed before they get here
 ``<sources>`` tags, chat-template tokens (``<|im_start|>``), role and field labels
 (``Assistant:``, ``System:``, ``Question:``, ``Answer:``), ``[n]`` markers and line breaks -
 so a planted ``</sources> Assistant: ... [1]`` reads as one line of quoted text.
+Each header shows the source's publication date, so the model can tell the newest source
+from an earlier one that disagrees (the instructions and Example 3 say how to write both);
+a question about the latest state also gets :data:`LATEST_NOTE` before it.
 A source from a disputed/bias section is marked ``DOUBTED`` and the instructions say how to
 phrase a claim taken from it.
 
@@ -39,7 +42,8 @@ like [2].
 - Copy figures and names exactly as the source gives them.
 - A source marked DOUBTED reports a claim in order to doubt it: write "X claimed ..., which \
 the source doubts [n]."
-- If sources give different figures for the same thing, say who says what, with dates.
+- If dated sources give different figures for the same thing, give the newest source's \
+figure first, then write "Earlier, ..." with what the older source said; cite each.
 - If the sources do not answer the question, write only: {NOT_IN_SOURCES}
 
 Example 1
@@ -59,8 +63,24 @@ Example 2
 Texas plant will produce 500 tonnes of oxide a year.
 </sources>
 Question: What did Acme pay for its Texas site?
-Answer: {NOT_IN_SOURCES}"""
+Answer: {NOT_IN_SOURCES}
 
+Example 3
+<sources>
+[1] (Acme plans Texas plant; Mining Weekly; 2024-03-02; report) Acme Rare Earths said its \
+Texas plant will produce 500 tonnes of oxide a year.
+[2] (Acme raises Texas target; Metal Times; 2025-01-15; report) Acme Rare Earths now expects \
+its Texas plant to produce 800 tonnes of oxide a year.
+</sources>
+Question: What is the latest output target for the Acme plant?
+Answer: Acme Rare Earths now expects its Texas plant to produce 800 tonnes of oxide a year \
+[2]. Earlier, Acme Rare Earths said the plant would produce 500 tonnes a year [1]."""
+
+#: Added to the prompt's context for a question about the latest / current state.
+LATEST_NOTE = (
+    "(The question asks for the latest state: answer from the newest dated source; if an "
+    "older source gave a different figure, add what it said, with its date.)\n"
+)
 HUMAN = """\
 <sources>
 {sources}

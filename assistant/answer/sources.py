@@ -24,7 +24,7 @@ import numpy as np
 
 from assistant.answer.prompts import source_line
 from assistant.answer.rank import ScoredSentence, encode_cached, words
-from assistant.models import DOUBTING_ROLES, Citation, Claim, Passage, Source
+from assistant.models import DOUBTING_ROLES, Citation, Claim, Copy, Passage, Source
 from assistant.text import split_sentences
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def number_sources(
     passages: Sequence[Passage],
     ranked: Sequence[ScoredSentence],
     relevance: Sequence[float] | None = None,
+    clusters: Any = None,
 ) -> tuple[list[Source], dict[int, list[ScoredSentence]]]:
     """Number the passages (best evidence first: by cross-encoder ``relevance`` when
     there is one, else by their best sentence) and choose the sentences to show.
@@ -66,6 +67,7 @@ def number_sources(
     Returns the sources and, for the first few, the sentences the prompt shows
     (``{source number: [sentences in text order]}``) within the character budget.
     Renumbers ``ranked`` in place: ``passage_index`` becomes the 1-based source number.
+    ``clusters`` (``copies_of(article_id)``, the story clusters) fills ``Source.copies``.
     """
     best: dict[int, float] = {}
     for r in ranked:
@@ -77,7 +79,10 @@ def number_sources(
     number = {pi: n for n, pi in enumerate(order, start=1)}
     for r in ranked:
         r.passage_index = number[r.passage_index]  # now the 1-based source number
-    sources = [Source(n, passages[pi]) for n, pi in enumerate(order, start=1)]
+    sources = [
+        Source(n, passages[pi], _copies(clusters, passages[pi]))
+        for n, pi in enumerate(order, start=1)
+    ]
     shown: dict[int, list[ScoredSentence]] = {}
     budget = SOURCE_CHAR_BUDGET
     for r in ranked:
@@ -95,6 +100,17 @@ def number_sources(
     for sents in shown.values():
         sents.sort(key=lambda r: r.start)
     return sources, dict(sorted(shown.items()))
+
+
+def _copies(clusters: Any, passage: Passage) -> tuple[Copy, ...]:
+    """The other copies of a passage's story; none when clusters are off or unreadable."""
+    if clusters is None:
+        return ()
+    try:
+        return tuple(clusters.copies_of(passage.chunk.article_id))
+    except Exception:  # noqa: BLE001 - copies are a note on the card; the answer goes on
+        logger.exception("story clusters unavailable for %s", passage.chunk.article_id)
+        return ()
 
 
 def source_block(sources: Sequence[Source], shown: dict[int, list[ScoredSentence]]) -> str:

@@ -227,6 +227,21 @@ def question_metrics(results: Sequence[QuestionResult]) -> dict[str, Any]:
         "flagged_share": _ratio(sum(r.sentences_flagged for r in spoken),
                                 sum(r.sentences for r in spoken)),
         "by_tag": _tag_figures(results),
+        **news_figures(results),
+    }
+
+
+def news_figures(results: Sequence[QuestionResult]) -> dict[str, Any]:
+    """``as_of_share``: non-abstained answers (without error) that state an "as of" date;
+    ``duplicated_share``: questions (without error) whose top-6 sources hold two copies of
+    one story. Each with its denominator."""
+    spoken = [r for r in results if not r.abstained and not r.error]
+    asked = [r for r in results if not r.error]
+    return {
+        "as_of_share": _ratio(sum(bool(r.as_of) for r in spoken), len(spoken)),
+        "as_of_n": len(spoken),
+        "duplicated_share": _ratio(sum(r.sources_duplicated for r in asked), len(asked)),
+        "duplicated_n": len(asked),
     }
 
 

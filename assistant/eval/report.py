@@ -16,7 +16,10 @@ from assistant.eval.metrics import ECE_BINS
 from assistant.eval.score import ClaimResult, QuestionResult
 from assistant.models import LABELS
 
-__all__ = ["Report", "summary_table"]
+__all__ = ["NEWS_TAGS", "Report", "summary_table"]
+
+#: tags printed on their own lines under the headline figures (time-aware answers)
+NEWS_TAGS = ("latest", "conflicting-sources")
 
 
 @dataclass
@@ -78,6 +81,22 @@ def _question_lines(qm: dict[str, Any], paraphrase: bool) -> list[str]:
         f"  sentences flagged   {_fmt(qm['flagged_share']):<22}   overall correct     "
         f"{_fmt(qm['overall_correct'])}",
     ]
+    if "as_of_share" in qm:
+        lines.append(
+            f"  states 'as of'      {_fmt(qm['as_of_share']):<22}   (of {qm['as_of_n']} answers"
+            f" given)"
+        )
+        lines.append(
+            f"  top-6 copies        {_fmt(qm['duplicated_share']):<22}   (of {qm['duplicated_n']}"
+            " questions: two copies of one story among the sources)"
+        )
+    for tag in NEWS_TAGS:
+        f = (qm.get("by_tag") or {}).get(tag)
+        if f:
+            lines.append(
+                f"  tag {tag:<20} n={f['n']:<4} correct {_fmt(f['answer_correct'])}   "
+                f"abstain {_fmt(f['abstain_rate'])}   R@5 {_fmt(f['recall_at_5'])}"
+            )
     if qm.get("by_tag"):
         lines += ["", "  by tag                   n  correct  abstain  false-ref   R@5"]
         for tag, f in qm["by_tag"].items():

@@ -36,7 +36,14 @@ from assistant.eval.metrics import (
     question_metrics,
 )
 from assistant.eval.report import Report
-from assistant.eval.score import RECALL_AT, ClaimResult, QuestionResult, score_claim, score_question
+from assistant.eval.score import (
+    RECALL_AT,
+    ClaimResult,
+    QuestionResult,
+    duplicated,
+    score_claim,
+    score_question,
+)
 from assistant.models import Filters
 
 logger = logging.getLogger(__name__)
@@ -68,6 +75,11 @@ def _ask(
                               error=f"{type(exc).__name__}: {exc}")
     res = score_question(q, answer, time.perf_counter() - t0)
     res.asked = text
+    clusters = getattr(assistant, "clusters", None)
+    res.sources_duplicated = duplicated(
+        [s.chunk.article_id for s in answer.sources],
+        getattr(clusters, "cluster_of", None) if clusters is not None else None,
+    )
     return res
 
 

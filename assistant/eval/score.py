@@ -10,6 +10,9 @@ the results. Per question (answerable = gold is not ``UNANSWERABLE_GOLD``):
 - Correct: an answerable item when every key fact (:mod:`assistant.eval.facts`) is in the
   answer text; an unanswerable one when the answer abstains (``Answer.abstained``).
   ``facts_in_sources``: every key fact is somewhere in the sources shown.
+- Dates and copies: ``as_of`` is the answer's ``Answer.as_of``; ``sources_duplicated``
+  (set by the runner, which knows the story clusters, :func:`duplicated`): two different
+  articles of one story among the first 6 sources.
 - Citation pairs (ALCE-style; non-abstained answers to answerable items): each (sentence,
   distinct number it cites) is a pair, and each ``Answer.invalid_citations`` number no
   sentence cites is one more, imprecise, pair. A pair is precise when (a) the cited passage
@@ -33,7 +36,7 @@ repeats the passage's other words.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from assistant.eval.facts import KeyFact, content, key_facts, normalize
@@ -41,8 +44,13 @@ from assistant.eval.items import ClaimItem, QuestionItem
 from assistant.models import LABELS, Answer, CheckReport, Claim, Verdict
 
 RECALL_AT = 5
+#: sources counted when looking for two copies of one story (the answer's source list)
+DUPLICATE_TOP = 6
 
-__all__ = ["RECALL_AT", "ClaimResult", "QuestionResult", "score_claim", "score_question"]
+__all__ = [
+    "DUPLICATE_TOP", "RECALL_AT", "ClaimResult", "QuestionResult", "duplicated", "score_claim",
+    "score_question",
+]
 
 
 # ---- results ------------------------------------------------------------------------------
@@ -76,6 +84,8 @@ class QuestionResult:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    as_of: str = ""  # Answer.as_of (ISO date): the newest evidence the answer states
+    sources_duplicated: bool = False  # two copies of one story among the top-6 sources
 
 
 @dataclass
@@ -99,6 +109,18 @@ class ClaimResult:
 # ---- scoring one question -------------------------------------------------------------------
 def _ranked_articles(answer: Answer) -> list[str]:
     return list(dict.fromkeys(s.chunk.article_id for s in answer.sources))
+
+
+def duplicated(article_ids: Sequence[str], cluster_of: Callable[[str], str] | None,
+               top: int = DUPLICATE_TOP) -> bool:
+    """Two different articles of one story among the first ``top`` sources.
+
+    ``cluster_of(article_id) -> canonical id`` (``Assistant.clusters.cluster_of``); without
+    it every article is its own story. ``duplicated(["a", "b"], {"a": "a", "b": "a"}.get)
+    -> True``."""
+    ids = list(dict.fromkeys(article_ids[:top]))
+    stories = [cluster_of(a) if cluster_of is not None else a for a in ids]
+    return len(set(stories)) < len(stories)
 
 
 def _quote_in(passage: str, quote: str) -> bool:
@@ -212,6 +234,7 @@ def score_question(item: QuestionItem, answer: Answer, seconds: float) -> Questi
         timings={k: float(v) for k, v in answer.timings.items()},
     )
     res.ranked_articles = _ranked_articles(answer)
+    res.as_of = answer.as_of.isoformat() if answer.as_of else ""
     if not answer.abstained:
         _score_sentences(res, answer)
     if not item.answerable:

@@ -22,15 +22,12 @@ to ingest its origin again. Chunk ids are ``article:hash:index`` and writes are 
 the store ends with exactly the chunks of the ``done`` articles, without duplicates.
 
 ``prune=True`` removes articles whose origin lies under one of the given local paths (or is
-one of the given URLs) but that were not seen in this run: their files are gone. Articles
-whose file failed to load are kept.
+one of the given URLs) but not seen in this run (files gone; failed loads are kept).
 
-Embedding is batched across articles (hundreds of chunks per ``encode`` call, so the model
-sorts by length and pads little) while pending/done stays per article. One ingest at a time
-per index (:class:`.lock.IngestLock`).
+Embedding is batched across articles while pending/done stays per article; one ingest at a
+time per index (:class:`.lock.IngestLock`); then :mod:`.clusters` follows the done articles.
 
-Compromise: every input is loaded into memory before the first article is indexed (the
-claims of the whole run are needed to decide who owns an id).
+Compromise: all inputs are loaded into memory first (who owns an id needs the whole run).
 """
 
 from __future__ import annotations
@@ -111,6 +108,7 @@ class _Run:
     failed_origins: set[str] = field(default_factory=set)
     claims: set[tuple[str, str]] = field(default_factory=set)  # (origin, id) loaded this run
     origins: set[str] = field(default_factory=set)  # origins that loaded this run
+    written: list[Article] = field(default_factory=list)  # articles stored this run
 
     def fail(self, origin: str, reason: str, article_id: str | None = None) -> None:
         logger.debug("ingest failed: %s: %s", origin, reason)  # the result carries it; faces report
@@ -141,6 +139,7 @@ class Indexer:
         manifest: Manifest,
         lexical: Any = None,
         batch_chunks: int = BATCH_CHUNKS,
+        clusters: Any = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -148,6 +147,7 @@ class Indexer:
         self.manifest = manifest
         self.lexical = lexical
         self.batch_chunks = batch_chunks
+        self.clusters = clusters  # StoryClusters, refreshed after each ingest (None: off)
         self._lock = threading.Lock()
 
     # ---- ingest -----------------------------------------------------------------------------
@@ -221,6 +221,8 @@ class Indexer:
             run.removed.append(article_id)
         if run.added or run.updated or run.removed:
             self._refresh_lexical()
+        if self.clusters is not None:  # never raises; rebuilds a missing file from the store
+            self.clusters.refresh(self.manifest.entries(DONE), run.written, self.store)
         result = run.result()
         logger.info(
             "ingest: %d added, %d updated, %d unchanged, %d removed, %d failed, "
@@ -327,6 +329,7 @@ class Indexer:
             return
         self.manifest.mark_done([(p.article.id, len(p.chunks)) for p in batch])
         run.chunks_written += len(chunks)
+        run.written.extend(p.article for p in batch)
         for p in batch:
             if p.existed or p.article.id in run.recovered:
                 run.updated.append(p.article.id)

@@ -170,6 +170,18 @@ class Manifest:
     def pending(self) -> list[Entry]:
         return self.entries(PENDING)
 
+    def newest_published(self) -> date | None:
+        """The publication date of the newest stored (``done``) article; ``None`` when no
+        stored article has one. Relative dates in questions are read against it."""
+        with self._lock:
+            try:
+                row = self._db.execute(
+                    "SELECT MAX(published) FROM articles WHERE state = 'done' AND published != ''"
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"manifest read failed: {exc}") from exc
+        return date.fromisoformat(row[0]) if row and row[0] else None
+
     def total_chunks(self) -> int:
         with self._lock:
             row = self._db.execute(

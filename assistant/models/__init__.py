@@ -12,6 +12,7 @@ from assistant.models.answers import (
     CheckReport,
     Citation,
     Claim,
+    Copy,
     Evidence,
     Label,
     Passage,
@@ -42,6 +43,6 @@ __all__ = [
     "ROLES", "DOUBTING_ROLES", "Role", "LABELS", "Label", "content_hash", "date_to_int",
     "RawArticle", "Section", "Article", "Chunk", "ArticleInfo", "Filters",
     "IngestProgress", "IngestResult",
-    "Passage", "Evidence", "Verdict", "Citation", "Source", "Claim", "VerdictCounts",
+    "Passage", "Evidence", "Verdict", "Citation", "Copy", "Source", "Claim", "VerdictCounts",
     "Answer", "CheckReport", "Turn", "StreamEvent", "final_answer",
 ]

@@ -81,11 +81,24 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Copy:
+    """Another outlet's copy of a source's story (a syndicated or rewritten release)."""
+
+    article_id: str
+    title: str = ""
+    source: str = ""  # the outlet / distributor
+    published: date | None = None
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class Source:
-    """A numbered source as shown to the reader."""
+    """A numbered source as shown to the reader; ``copies``: the same story elsewhere
+    ("also distributed by N outlets"), filled in by the retriever from the story clusters."""
 
     number: int
     passage: Passage
+    copies: tuple[Copy, ...] = ()
 
     @property
     def chunk(self) -> Chunk:
@@ -150,6 +163,7 @@ class Answer:
     backend: str = ""
     notice: str = ""  # e.g. why the extractive fallback was used
     timings: dict[str, float] = field(default_factory=dict)
+    as_of: date | None = None  # the publication date of the newest evidence the answer uses
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the schema of ``assistant ask --json``)."""

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assistant.answer.citations import MARKER_SPACED
+from assistant.index.stories import copies_line
 from assistant.models import Answer, CheckReport, Claim, Evidence, Source
 
 Block = dict[str, Any]
@@ -278,6 +279,8 @@ def source_line(source: Source) -> str:
         parts.append(escape(chunk.source))
     if chunk.published:
         parts.append(chunk.published.isoformat())
+    if source.copies:
+        parts.append("_" + escape(copies_line(source.copies)) + "_")
     return " · ".join(parts)
 
 
@@ -301,6 +304,9 @@ def answer_tail(answer: Answer, feedback_value: str | None = None) -> list[Block
     for line in flags:
         blocks.append(section(line))
     notes: list[str] = []
+    if answer.as_of and not answer.abstained:
+        notes.append(f":calendar: as of {answer.as_of.day} {answer.as_of.strftime('%b %Y')} "
+                     "(the newest source used)")
     if checked and not answer.abstained:
         backed = answer.verdict_counts().supported
         notes.append(f":mag: {backed} of {len(checked)} sentences backed by the sources")

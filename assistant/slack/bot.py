@@ -43,6 +43,7 @@ from assistant.service import Answerer
 from assistant.slack import blocks as kit
 from assistant.slack import threads as thread
 from assistant.slack.feedback import SlackFeedback
+from assistant.slack.follow import VERBS, FollowNews
 from assistant.slack.infra import RateLimiter, TrackingExecutor, TtlSet
 from assistant.slack.panel import MemoryContextStore, build_panel
 from assistant.slack.stream import Reply, StreamSwitch
@@ -129,6 +130,7 @@ class SlackBot:
             raise_error_for_unhandled_request=False,
             name="rare-earth-assistant",
         )
+        self.follow = FollowNews(self)  # watched questions and digests
         self._register()
 
     # ---- wiring ------------------------------------------------------------------------
@@ -162,6 +164,7 @@ class SlackBot:
         """Finish the answers in flight (at most ``timeout`` seconds when given), then stop."""
         if timeout is not None and not self.wait_idle(timeout):
             logger.warning("shutting down with %d answers unfinished", self.in_flight())
+        self.follow.stop()
         self.listener_pool.shutdown(wait=timeout is None)
         self.job_pool.shutdown(wait=timeout is None)
 
@@ -240,7 +243,8 @@ class SlackBot:
         user = command.get("user_id") or ""
         name = command.get("command") or self.settings.slack_command
         if not text or text.lower() in ("help", "?"):
-            ack(text=f"Usage: `{name} <question>` or `{name} check <text to fact-check>`")
+            ack(text=f"Usage: `{name} <question>`, `{name} check <text to fact-check>`, "
+                     f"`{name} watch <question>`, `{name} watches`, `{name} unwatch <n>`")
             return
         is_dm = command.get("channel_name") == "directmessage"
         if not self._allowed_channel(channel, "im" if is_dm else None):
@@ -248,6 +252,10 @@ class SlackBot:
             return
         if not self.limiter.allow(user):
             ack(text=RATE_LIMITED)
+            return
+        verb, _, rest = text.partition(" ")
+        if verb.lower() in VERBS:
+            self.follow.command(verb.lower(), rest.strip(), command, client, ack)
             return
         ack()
         check = text.lower().startswith("check ") or text.lower().startswith(CHECK_PREFIX)

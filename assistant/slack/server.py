@@ -342,6 +342,7 @@ def run(settings: Settings, assistant: Answerer | None = None) -> None:
         bot = SlackBot(assistant, settings)
     except Exception as exc:  # auth.test failed: bad token, no network
         raise ConfigError(f"cannot connect to Slack: {mask_tokens(str(exc))}") from exc
+    bot.follow.start(bot.app.client)  # watched questions, digests
     if settings.slack_mode == "socket":
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

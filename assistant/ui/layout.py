@@ -31,6 +31,7 @@ from assistant.ui.exports import UPLOAD_TYPES
 from assistant.ui.guard import ClientAddress, LoginGuard, page_backends
 from assistant.ui.page import BACKEND_LABELS, Conversation, Page
 from assistant.ui.render import LEGEND, esc, library_rows, render_sources
+from assistant.ui.whatsnew import whats_new
 
 LIBRARY_HEADERS = ["Title", "Outlet", "Date", "Chunks"]
 CHECK_HEADERS = ["Claim", "Verdict", "Evidence quote", "Article", "Date"]
@@ -150,6 +151,11 @@ def build_app(assistant: Assistant, feedback: FeedbackStore | None = None) -> gr
                 )
                 check_files = gr.File(label="Export (CSV, JSON)", file_count="multiple")
 
+            # ---- what's new ----
+            with gr.Tab("What's new", id="news-tab"):
+                news = gr.HTML(elem_id="whats-new-view")
+                news_refresh = gr.Button("Refresh", size="sm", elem_id="news-refresh")
+
             # ---- library ----
             with gr.Tab("Library", id="library-tab"):
                 with gr.Row(equal_height=False):
@@ -185,6 +191,11 @@ def build_app(assistant: Assistant, feedback: FeedbackStore | None = None) -> gr
                         ingest_report = gr.HTML(elem_id="ingest-report")
 
         # ---- wiring ----
+        def show_news() -> str:
+            return whats_new(assistant)
+
+        news_refresh.click(show_news, outputs=[news], api_name="whats_new")
+        app.load(show_news, outputs=[news], api_visibility="private")
         chat_io = dict(
             inputs=[question, conv, since, until, outlets, backend],
             outputs=[chatbot, sources_panel, conv, question],

@@ -24,7 +24,8 @@ from datetime import date
 from typing import Any
 
 from assistant.answer.citations import MARKER
-from assistant.models import Answer, ArticleInfo, CheckReport, Claim, Evidence, Source
+from assistant.index.stories import outlet_name
+from assistant.models import Answer, ArticleInfo, CheckReport, Claim, Copy, Evidence, Source
 
 LEGEND = (
     '<div class="legend"><span class="lg ok">✓ backed</span>'
@@ -59,6 +60,11 @@ def safe_url(url: str) -> str:
 
 def fmt_date(d: date | None) -> str:
     return d.isoformat() if d else "undated"
+
+
+def as_of_text(day: date) -> str:
+    """``as_of_text(date(2026, 8, 9)) -> "9 Aug 2026"``: how the faces write an answer's date."""
+    return f"{day.day} {day.strftime('%b %Y')}"
 
 
 def error_html(message: str) -> str:
@@ -194,7 +200,10 @@ def render_answer(answer: Answer, turn: int) -> str:
     if not body:
         body = "<i>(no answer)</i>"
     cls = "answer abstained" if answer.abstained else "answer"
-    meta = [f"answered by {esc(answer.backend or 'unknown backend')}"]
+    meta = []
+    if answer.as_of and not answer.abstained:
+        meta.append(f'<b class="as-of">as of {as_of_text(answer.as_of)}</b>')
+    meta.append(f"answered by {esc(answer.backend or 'unknown backend')}")
     cited = answer.referenced()
     if answer.sources:
         meta.append(f"{len(cited)} of {len(answer.sources)} sources cited")
@@ -231,6 +240,22 @@ def _marked_passage(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+def copies_html(copies: Sequence[Copy], limit: int = 3) -> str:
+    """``also distributed by 2 outlets: <a>Outlet</a> (2024-04-09), …`` (escaped, safe links)."""
+    names = []
+    for c in copies[:limit]:
+        name, url = esc(outlet_name(c.source)), safe_url(c.url)
+        title = esc(c.title or c.article_id)
+        if url:
+            name = (f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer" '
+                    f'title="{title}">{name}</a>')
+        names.append(f"{name} ({esc(fmt_date(c.published))})")
+    more = f" and {len(copies) - limit} more" if len(copies) > limit else ""
+    noun = "outlet" if len(copies) == 1 else "outlets"
+    return (f'<span class="copies">also distributed by {len(copies)} {noun}: '
+            f'{", ".join(names)}{more}</span>')
+
+
 def render_source_card(answer: Answer, src: Source, turn: int) -> str:
     chunk = src.chunk
     url = safe_url(chunk.url)
@@ -245,6 +270,8 @@ def render_source_card(answer: Answer, src: Source, turn: int) -> str:
         meta.append(f"section “{esc(chunk.section)}”")
     if chunk.role in ("disputed", "bias"):
         meta.append('<span class="role">doubts what it reports</span>')
+    if src.copies:
+        meta.append(copies_html(src.copies))
     passage = _marked_passage(chunk.text, answer.quote_spans(src))
     link = (
         f'<div class="src-link"><a href="{esc(url)}" target="_blank" '

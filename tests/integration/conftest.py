@@ -13,6 +13,7 @@ from assistant.config import Settings
 from assistant.service import Assistant
 
 from . import servers
+from .fake_slack import FakeSlack
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +54,11 @@ def run_cli(monkeypatch, tmp_path, embedder, capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    """The fake Slack Web API (fake_slack.py) on 127.0.0.1, stopped after the test."""
+    server = FakeSlack().start()
+    yield server
+    server.stop()

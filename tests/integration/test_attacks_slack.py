@@ -52,13 +52,6 @@ class GuardedHarness(Harness):
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    server = FakeSlack().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def harness(fake: FakeSlack, tmp_path: Path) -> Iterator[GuardedHarness]:
     h = GuardedHarness(fake, make_settings(tmp_path, slack_max_body_bytes=4096), FakeAssistant())
     yield h

@@ -51,13 +51,6 @@ pytestmark = pytest.mark.slow
 
 
 # ---- fixtures --------------------------------------------------------------------------------
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    server = FakeSlack().start()
-    yield server
-    server.stop()
-
-
 def make_settings(tmp_path: Path, **kw: Any) -> Settings:
     base: dict[str, Any] = dict(
         _env_file=None, index_dir=tmp_path / "index", corpus_dir=CORPUS,

@@ -37,13 +37,6 @@ FINAL = "Lynas and JS Link plan a 3,000-tonne magnet plant in Pahang [1]."
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    server = FakeSlack().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def make(fake: FakeSlack, tmp_path: Path) -> Iterator[Any]:
     made: list[Harness] = []
 

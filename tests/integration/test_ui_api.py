@@ -54,7 +54,12 @@ def test_api_endpoints_with_fake(settings, monkeypatch, tmp_path):
     try:
         client = Client(f"http://127.0.0.1:{s.port}/", verbose=False)
         names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-        assert {"/chat", "/ask", "/check", "/upload", "/library", "/comment"} <= names
+        assert {"/chat", "/ask", "/check", "/upload", "/library", "/comment",
+                "/whats_new"} <= names
+        news = client.predict(api_name="/whats_new")  # the What's new tab
+        assert "2 articles, 2 stories; newest article 2025-11-20" in news
+        assert "No feed is watched" in news
+        assert news.index("Malaysia &lt;b&gt;magnets&lt;/b&gt; 1") < news.index("China and")
         data = client.predict("How big is it?", "", "", [], "", api_name="/ask")
         assert data["claims"][1]["verdict"]["label"] == "unsupported"
         messages, panel, _box = client.predict(

@@ -197,3 +197,14 @@ def test_suggested_prompts_come_from_the_newest_titles() -> None:
     assert store.find(channel_id="D1", thread_ts="0") is None
     found = store.find(channel_id="D1", thread_ts="2")
     assert found is not None and found.channel_id == "C2"
+
+
+def test_every_face_says_how_current_an_answer_is() -> None:
+    from assistant.ui.render import render_answer
+
+    answer = canned_answer("q")
+    answer.as_of = date(2025, 11, 20)
+    assert ":calendar: as of 20 Nov 2025 (the newest source used)" in str(kit.answer_tail(answer))
+    assert '<b class="as-of">as of 20 Nov 2025</b>' in render_answer(answer, 1)
+    answer.abstained = True  # a refusal has no date to stand by
+    assert "as of" not in str(kit.answer_tail(answer)) and "as-of" not in render_answer(answer, 1)
