@@ -222,9 +222,8 @@ def cmd_ask(args: argparse.Namespace, assistant: Assistant) -> int:
         print()
     if not live or "".join(streamed).strip() != answer.text.strip():
         print(answer.text)
-    if answer.as_of:
-        print(f"as of {answer.as_of.day} {answer.as_of.strftime('%b %Y')} "
-              "(the newest source used)")
+    if answer.as_of_text():
+        print(f"as of {answer.as_of_text()} (the newest source used)")
     if answer.notice:
         print(f"note: {answer.notice}")
     for claim in answer.claims:

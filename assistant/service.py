@@ -302,6 +302,17 @@ class Assistant:
                 embedder=self.embedder, backend=backend,
             ).warm()
 
+    def warm_quietly(self, backend: str | None = None) -> bool:
+        """:meth:`warm` for start-up (the page, the Slack bot): a failure is logged, not
+        raised, and the first question reports it. True when the model is warm."""
+        try:
+            self.warm(backend)
+        except Exception:  # noqa: BLE001 - a warm-up failure must not stop a face
+            logger.warning("warm-up failed; the first answer will load the model", exc_info=True)
+            return False
+        logger.info("the answer writer is warm")
+        return True
+
     def ask_stream(
         self,
         question: str,

@@ -3,6 +3,7 @@
 * :func:`one_copy_per_story`: best-first passages, those of other copies of an already
   ranked story dropped (the retriever);
 * :func:`copies_line` / :func:`outlet_name`: "also distributed by N outlets: ..." text;
+* :func:`as_copies`: a group's other members as ``Copy`` records;
 * :func:`group_stories`: articles grouped by story, newest story first (the Slack digest,
   the page's What's new).
 
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 from assistant.models import ArticleInfo, Copy
 
-__all__ = ["copies_line", "group_stories", "one_copy_per_story", "outlet_name"]
+__all__ = ["as_copies", "copies_line", "group_stories", "one_copy_per_story", "outlet_name"]
 
 T = TypeVar("T", bound=Hashable)
 
@@ -74,3 +75,9 @@ def group_stories(articles: Sequence[ArticleInfo], clusters: Any) -> list[list[A
     ordered = [sorted(g, key=lambda a: (day(a), a.id)) for g in groups.values()]
     ordered.sort(key=lambda g: max(day(a) for a in g), reverse=True)
     return ordered
+
+
+def as_copies(articles: Sequence[ArticleInfo]) -> tuple[Copy, ...]:
+    """Library rows as :class:`Copy` records (a story group's other members), so the faces
+    write them with :func:`copies_line` like a source's copies."""
+    return tuple(Copy(a.id, a.title, a.source, a.published, a.url) for a in articles)

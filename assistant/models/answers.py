@@ -165,6 +165,13 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     as_of: date | None = None  # the publication date of the newest evidence the answer uses
 
+    def as_of_text(self) -> str:
+        """How every face writes :attr:`as_of`: ``"9 Aug 2026"``; ``""`` when there is none or
+        the answer abstained (a refusal has no date to stand by)."""
+        if self.as_of is None or self.abstained:
+            return ""
+        return f"{self.as_of.day} {self.as_of.strftime('%b %Y')}"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the schema of ``assistant ask --json``)."""
         return _jsonable_dict(asdict(self))

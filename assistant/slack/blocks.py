@@ -304,9 +304,8 @@ def answer_tail(answer: Answer, feedback_value: str | None = None) -> list[Block
     for line in flags:
         blocks.append(section(line))
     notes: list[str] = []
-    if answer.as_of and not answer.abstained:
-        notes.append(f":calendar: as of {answer.as_of.day} {answer.as_of.strftime('%b %Y')} "
-                     "(the newest source used)")
+    if answer.as_of_text():
+        notes.append(f":calendar: as of {answer.as_of_text()} (the newest source used)")
     if checked and not answer.abstained:
         backed = answer.verdict_counts().supported
         notes.append(f":mag: {backed} of {len(checked)} sentences backed by the sources")

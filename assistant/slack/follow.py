@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 
 from assistant.answer.citations import MARKER_SPACED
 from assistant.errors import AssistantError, user_message
-from assistant.index.stories import group_stories
+from assistant.index.stories import as_copies, copies_line, group_stories
 from assistant.models import Answer, ArticleInfo, Claim
 from assistant.slack import blocks as kit
 from assistant.slack import threads as thread
@@ -200,11 +200,7 @@ class FollowNews:
         if first.published:
             line += f" · {first.published.isoformat()}"
         if len(group) > 1:
-            others = ", ".join(f"{kit.escape(a.source or a.title)}"
-                               + (f" ({a.published.isoformat()})" if a.published else "")
-                               for a in group[1:])
-            line += f"\n_also distributed by {len(group) - 1} outlet" \
-                    f"{'s' if len(group) > 2 else ''}: {others}_"
+            line += f"\n_{kit.escape(copies_line(as_copies(group[1:])))}_"
         return [kit.section(line), kit.context(self._checked_sentence(group))]
 
     def _checked_sentence(self, group: list[ArticleInfo]) -> str:

@@ -335,7 +335,7 @@ def run(settings: Settings, assistant: Answerer | None = None) -> None:
         from assistant.service import Assistant
 
         real = Assistant(settings)
-        threading.Thread(target=_warm, args=(real,), name="model-warm", daemon=True).start()
+        threading.Thread(target=real.warm_quietly, name="model-warm", daemon=True).start()
         watch_in_background(real)  # settings.feeds, polled every settings.feed_interval
         assistant = real
     try:
@@ -362,9 +362,3 @@ def run(settings: Settings, assistant: Answerer | None = None) -> None:
     finally:
         server.server_close()
 
-
-def _warm(assistant: Any) -> None:
-    try:
-        assistant.warm()
-    except Exception:  # the first question will say what is wrong
-        logger.exception("loading the language model at start failed")

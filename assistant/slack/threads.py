@@ -31,6 +31,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from assistant.errors import too_long
 from assistant.models import Turn
 from assistant.slack.blocks import Block, escape
 from assistant.slack.infra import TtlSet
@@ -91,7 +92,7 @@ GREETING = (
     "of my answers cites its source and is checked against it; `check: <text>` fact-checks "
     "a text."
 )
-REFUSALS = ("The question is too long", "The text is too long")  # errors.too_long's openings
+REFUSALS = tuple(too_long("xx", 1, what).split(" (")[0] for what in ("question", "text"))
 BOT_TEXTS = (PLACEHOLDER, CONTINUED, APOLOGY, RATE_LIMITED, EMPTY_HINT, MODEL_LOADING,
              EMPTY_LIBRARY, GREETING, *REFUSALS)  # not answers
 WORKING_REACTION = "eyes"

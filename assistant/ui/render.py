@@ -62,11 +62,6 @@ def fmt_date(d: date | None) -> str:
     return d.isoformat() if d else "undated"
 
 
-def as_of_text(day: date) -> str:
-    """``as_of_text(date(2026, 8, 9)) -> "9 Aug 2026"``: how the faces write an answer's date."""
-    return f"{day.day} {day.strftime('%b %Y')}"
-
-
 def error_html(message: str) -> str:
     return f'<div class="err">⚠ {esc(message)}</div>'
 
@@ -201,8 +196,8 @@ def render_answer(answer: Answer, turn: int) -> str:
         body = "<i>(no answer)</i>"
     cls = "answer abstained" if answer.abstained else "answer"
     meta = []
-    if answer.as_of and not answer.abstained:
-        meta.append(f'<b class="as-of">as of {as_of_text(answer.as_of)}</b>')
+    if answer.as_of_text():
+        meta.append(f'<b class="as-of">as of {answer.as_of_text()}</b>')
     meta.append(f"answered by {esc(answer.backend or 'unknown backend')}")
     cited = answer.referenced()
     if answer.sources:

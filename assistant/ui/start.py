@@ -30,16 +30,6 @@ logger = logging.getLogger(__name__)
 READY_WAIT = 60.0
 
 
-def _warm(assistant: Assistant) -> None:
-    """Load the local model and its fixed instructions while the page starts, so the first
-    question does not pay for it. A model that cannot load is reported when asked."""
-    try:
-        assistant.warm()
-        logger.info("the answer writer is warm")
-    except Exception:  # noqa: BLE001 - a warm-up failure must not stop the page
-        logger.warning("warm-up failed; the first answer will load the model", exc_info=True)
-
-
 def _refresh(assistant: Assistant) -> None:
     """Bring the index up to date; a failure leaves it as it is (the page serves it)."""
     try:
@@ -56,7 +46,7 @@ def _start_up(assistant: Assistant, refreshed: threading.Event) -> None:
     _refresh(assistant)
     refreshed.set()
     watch_in_background(assistant)  # settings.feeds, polled every settings.feed_interval
-    _warm(assistant)
+    assistant.warm_quietly()
 
 
 def start_background(assistant: Assistant) -> threading.Event:

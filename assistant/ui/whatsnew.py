@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from assistant.index.stories import group_stories
+from assistant.index.stories import as_copies, group_stories
 from assistant.models import ArticleInfo
-from assistant.ui.render import error_html, esc, fmt_date, safe_url
+from assistant.ui.render import copies_html, error_html, esc, fmt_date, safe_url
 
 __all__ = ["feed_summary", "whats_new", "whats_new_html"]
 
@@ -50,14 +50,7 @@ def whats_new_html(articles: Sequence[ArticleInfo], clusters: Any = None,
         url = safe_url(first.url)
         link = f'<a href="{esc(url)}" target="_blank" rel="noopener">{title}</a>' if url else title
         meta = " · ".join(x for x in (fmt_date(first.published), esc(first.source)) if x)
-        copies = ""
-        if len(story) > 1:
-            names = ", ".join(
-                esc(a.source or a.title) + (f" ({fmt_date(a.published)})" if a.published else "")
-                for a in story[1:])
-            n = len(story) - 1
-            copies = (f'<div class="copies">also distributed by {n} '
-                      f'outlet{"s" if n > 1 else ""}: {names}</div>')
+        copies = f"<div>{copies_html(as_copies(story[1:]))}</div>" if len(story) > 1 else ""
         items.append(f'<li class="story">{link}<div class="meta">{meta}</div>{copies}</li>')
     more = (f'<p class="hint">and {len(stories) - limit} older stories (Library tab)</p>'
             if len(stories) > limit else "")
