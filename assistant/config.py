@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     llm_context: int = 4096
     llm_max_tokens: int = 320
     llm_temperature: float = 0.0
+    # what the answer prompt shows: characters of source sentences and sources at most (the
+    # prompt's length sets the time to the first token: ~57 prompt tokens a second on 2 cores)
+    prompt_chars: int = 450
+    prompt_sources: int = 3
     openai_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("ASSISTANT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )

@@ -11,8 +11,9 @@ evidence, so it orders the retrieved passages (:func:`rerank`: the answer chain 
 best ``top_k`` of a pool of ``RERANK_POOL``) and feeds the answerability gate, never the
 claim checker.
 
-Compromise: one onnxruntime thread so that it never competes with llama.cpp for the CPU
-cores (slower per pair); pairs are cut to 256 tokens.
+Threads: the service gives it as many as llama.cpp has (``Settings.llm_threads``): it runs
+while the model waits for the sources, so the two do not compete for the cores within one
+answer (two questions at once share them). Pairs are cut to 256 tokens.
 """
 
 from __future__ import annotations

@@ -210,7 +210,8 @@ class Assistant:
             return self._base.cross_encoder
         from assistant.rerank import CrossEncoder
 
-        return CrossEncoder()
+        # as many threads as llama.cpp: it runs before the model writes, never beside it
+        return CrossEncoder(threads=self.settings.llm_threads)
 
     @cached_property
     def gate(self) -> Gate:

@@ -1,141 +1,192 @@
-"""Answer latency: time to first token, total time, tokens/s and peak memory, per backend.
+"""Answer latency as a user meets it, per stage, with the answer quality of the same run.
 
-    .venv/bin/python bench/answer.py [--backends local extractive] [--threads N] [--verify]
+    .venv/bin/python bench/answer.py [--n 20] [--backends local] [--threads N] [--no-verify]
+                                     [--index DIR] [--out R.json] [-v]
 
-Ingests corpus/ into a temporary index, then asks a fixed set of questions (one of them
-unanswerable) with each backend and prints medians. Before the local run, ``Assistant.warm``
-loads the model and evaluates the fixed instructions once (every question then reuses that
-prompt prefix from llama.cpp's KV cache); its time is printed separately, and so is the
-first local question.
-Goals on 2 cores: local time to first token < 8 s, extractive whole answer < 1 s.
-Claim checking is off unless --verify (it is measured by bench/verify.py).
+Asks a fixed sample of ``--n`` questions of ``../shared/news/eval_dev.jsonl`` (drawn with a
+fixed seed from its question items, follow-ups with their history) over an index of the 365
+articles in ``../shared/news/articles``, with the default settings (claim checking on). The
+index is kept in ``~/.cache/rare-earth-assistant/bench-news-index`` and refreshed by an
+ordinary ingest (unchanged articles are skipped). Run it alone on a quiet machine.
+
+Per question it records the stages the chain reports (retrieve, select, gate, prompt eval,
+generation, verification), when the sources were first visible (the stream's ``sources``
+event), the first answer token, the whole checked answer, output tokens/s and peak memory;
+then prints medians and p95s beside the quality of the same answers (answer correct with a
+bootstrap 95% interval, abstention on unanswerable questions, false refusals), scored as
+``assistant eval`` scores them. The extractive backend, run on the same questions in the same
+process, is the trivial baseline (no model).
+
+Before the local run, ``Assistant.warm`` loads the model and evaluates the fixed instructions
+(the page and the Slack bot do that at start-up); its time is printed apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import random
 import resource
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from _setup import CACHE, NEWS  # noqa: F401 - sets the offline environment first
 
-from assistant.config import Settings  # noqa: E402
-from assistant.service import Assistant  # noqa: E402
+from assistant.config import Settings
+from assistant.eval.items import QuestionItem, load_items
+from assistant.eval.metrics import bootstrap_cis, percentile
+from assistant.eval.score import score_question
+from assistant.models import Filters
+from assistant.service import Assistant
 
-QUESTIONS = [
-    "How many tonnes of NdFeB magnets a year is the Lynas / JS Link facility meant to make?",
-    "Who is Lynas's Korean partner for the magnet plant?",
-    "How much rare earth does Malaysia hold, and what is it worth?",
-    "Is China offering to share rare earth processing technology with Malaysia?",
-    "Which sovereign wealth fund is tipped as Malaysia's partner in the China talks?",
-    "What did China's 2023 gallium export controls do to prices?",  # not in the corpus
-]
+SEED = 18  # the sample is fixed: the same 20 questions before and after a change
+STAGES = ("retrieve", "select", "gate", "prompt_eval", "generation", "verify")
+
+
+def sample_questions(path: Path, n: int) -> list[QuestionItem]:
+    """``n`` question items, drawn with a fixed seed, answerable and unanswerable ones in
+    their proportion in the file (at least 3 unanswerable, so abstention is measured)."""
+    items = [i for i in load_items(path) if isinstance(i, QuestionItem)]
+    rng = random.Random(SEED)
+    no = [i for i in items if not i.answerable]
+    yes = [i for i in items if i.answerable]
+    k = min(len(no), max(3, round(n * len(no) / max(len(items), 1))))
+    picked = rng.sample(no, k) + rng.sample(yes, min(n - k, len(yes)))
+    return sorted(picked, key=lambda q: q.id)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_backend(assistant: Assistant, backend: str) -> dict[str, object]:
-    ttft, total, rates, cached, prompt, evals = [], [], [], [], [], []
-    cold: dict[str, float] = {}
-    rows = []
-    for i, q in enumerate(QUESTIONS):
-        t0 = time.perf_counter()
-        first = None
-        answer = None
-        for event in assistant.ask_stream(q, backend=backend):
-            if event.kind == "token" and first is None:
-                first = time.perf_counter() - t0
-            if event.kind == "answer":
-                answer = event.answer
-        elapsed = time.perf_counter() - t0
-        assert answer is not None
-        first = first if first is not None else elapsed
-        rows.append((q, answer))
-        generated = backend == "local" and not answer.abstained and "generate" in answer.timings
-        if backend == "local" and i == 0:
-            cold = {"first_token": first, "total": elapsed}
-            if generated:
-                lm = assistant.local_model
-                cold.update(prompt=lm.last_prompt_tokens, cached=lm.last_cached_tokens)
-            continue
-        ttft.append(first)
-        total.append(elapsed)
-        if generated:
-            lm = assistant.local_model
-            gen = answer.timings["generate"]
-            decode = max(1e-6, gen - (answer.timings["first_token"] - answer.timings["retrieve"]
-                                      - answer.timings.get("select", 0.0)))
-            rates.append(lm.last_output_tokens / decode)
-            tm = answer.timings
-            prefill = tm["first_token"] - tm["retrieve"] - tm.get("select", 0.0)
-            evals.append((lm.last_prompt_tokens - lm.last_cached_tokens) / max(prefill, 1e-6))
-            cached.append(lm.last_cached_tokens)
-            prompt.append(lm.last_prompt_tokens)
-    return {
-        "rows": rows, "ttft": ttft, "total": total, "rates": rates, "cold": cold,
-        "cached": cached, "prompt": prompt, "evals": evals,
+def ask(assistant: Assistant, q: QuestionItem, backend: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    seen: dict[str, float] = {}
+    answer = None
+    for event in assistant.ask_stream(q.question, q.history, Filters(), backend=backend):
+        now = time.perf_counter() - t0
+        if event.kind == "sources" or (event.kind == "answer" and event.answer
+                                       and event.answer.sources):
+            seen.setdefault("sources", now)
+        if event.kind == "token":
+            seen.setdefault("first_token", now)
+        if event.kind == "answer":
+            answer = event.answer
+    whole = time.perf_counter() - t0
+    assert answer is not None
+    tm = dict(answer.timings)
+    row: dict[str, Any] = {
+        "id": q.id, "whole": whole, "sources_visible": seen.get("sources", whole),
+        "first_token": seen.get("first_token", whole), "abstained": answer.abstained,
+        "text": answer.text,
     }
+    for stage in ("retrieve", "select", "gate", "verify"):
+        if stage in tm:
+            row[stage] = tm[stage]
+    generated = backend == "local" and "generate" in tm and answer.backend == "local"
+    if generated:
+        lm = assistant.local_model
+        row["prompt_eval"] = lm.last_prefill_seconds
+        row["generation"] = max(tm["generate"] - lm.last_prefill_seconds, 1e-6)
+        row["prompt_tokens"] = lm.last_prompt_tokens
+        row["cached_tokens"] = lm.last_cached_tokens
+        row["output_tokens"] = lm.last_output_tokens
+        row["tokens_per_s"] = lm.last_output_tokens / row["generation"]
+    res = score_question(q, answer, whole)
+    row["correct"], row["answerable"] = res.correct, q.answerable
+    return row
+
+
+def stat(rows: list[dict[str, Any]], key: str) -> str:
+    vals = [r[key] for r in rows if key in r]
+    if not vals:
+        return f"  {key:<16} -"
+    return (f"  {key:<16} median {percentile(vals, 50):6.2f}   p95 {percentile(vals, 95):6.2f}"
+            f"   (n={len(vals)})")
+
+
+def quality(rows: list[dict[str, Any]]) -> list[str]:
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    correct = [1.0 if r["correct"] else 0.0 for r in answerable]
+    abstain = [1.0 if r["abstained"] else 0.0 for r in unanswerable]
+    refused = [1.0 if r["abstained"] else 0.0 for r in answerable]
+    out = []
+    for name, vals in (("answer correct", correct), ("abstain (unanswerable)", abstain),
+                       ("false refusal", refused)):
+        if not vals:
+            out.append(f"  {name:<24} - (n=0)")
+            continue
+        ci = bootstrap_cis(vals, {"v": lambda s: sum(s) / len(s)})["v"] or [0.0, 0.0]
+        lo, hi = ci
+        out.append(f"  {name:<24} {sum(vals) / len(vals):.3f} [{lo:.3f}, {hi:.3f}] "
+                   f"(n={len(vals)})")
+    return out
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=["extractive", "local"])
-    parser.add_argument("--threads", type=int, help="llama.cpp threads (default: cores)")
-    parser.add_argument("--verify", action="store_true", help="check each sentence too")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the answers")
-    args = parser.parse_args()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--first", type=int, help="ask only the first N of the sample (a quick look)")
+    ap.add_argument("--backends", nargs="+", default=["extractive", "local"])
+    ap.add_argument("--threads", type=int, help="llama.cpp threads (default: cores)")
+    ap.add_argument("--no-verify", action="store_true", help="skip claim checking")
+    ap.add_argument("--index", type=Path, default=CACHE / "bench-news-index")
+    ap.add_argument("--out", type=Path, help="write the per-question rows as JSON")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print the answers")
+    args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        overrides: dict[str, object] = {"index_dir": Path(tmp) / "index", "verify": args.verify}
-        if args.threads:
-            overrides["llm_threads"] = args.threads
-        settings = Settings(_env_file=None, **overrides)
-        assistant = Assistant(settings)
-        t = time.perf_counter()
-        assistant.ingest([str(REPO / "corpus")])
-        print(f"ingest corpus/: {time.perf_counter() - t:.1f} s; "
-              f"llama.cpp threads {settings.llm_threads}; load average {os.getloadavg()[0]:.1f}")
-        assistant.ask(QUESTIONS[0], backend="extractive")  # warm up embedder, store, BM25
-        for backend in args.backends:
-            if backend == "local":
-                t = time.perf_counter()
-                assistant.warm("local")
-                print(f"\nwarm-up (load the model, evaluate the fixed instructions once): "
-                      f"{time.perf_counter() - t:.1f} s, {assistant.local_model.last_prompt_tokens}"
-                      " prompt tokens")
-            r = run_backend(assistant, backend)
-            print(f"\n== {backend} ({len(r['ttft'])} questions measured)")
-            if r["cold"]:
-                c = r["cold"]
-                print(f"  first question after warm-up: first token {c['first_token']:.2f} s, "
-                      f"total {c['total']:.2f} s ("
-                      f"prompt {c.get('prompt', '?')} tokens, cached {c.get('cached', '?')})")
-            print(f"  median time to first token: {statistics.median(r['ttft']):.2f} s")
-            print(f"  median total time:          {statistics.median(r['total']):.2f} s")
-            if r["rates"]:
-                print(f"  median output tokens/s:     {statistics.median(r['rates']):.1f}")
-                print(f"  median prompt tokens:       {statistics.median(r['prompt']):.0f} "
-                      f"(of which reused from the KV cache: "
-                      f"{statistics.median(r['cached']):.0f})")
-                print(f"  median prompt eval tokens/s: {statistics.median(r['evals']):.1f} "
-                      "(STACK.md: ~57 on an idle 2-core machine)")
-            print(f"  peak RSS so far:            {peak_rss_mb():.0f} MB")
-            abstained = sum(1 for _, a in r["rows"] if a.abstained)
-            print(f"  abstained: {abstained} of {len(r['rows'])}")
-            if args.verbose:
-                for q, a in r["rows"]:
-                    print(f"  Q: {q}\n  A: {a.text}")
+    overrides: dict[str, Any] = {"index_dir": args.index, "verify": not args.no_verify,
+                                 "feedback_db": None, "chroma_host": None}
+    if args.threads:
+        overrides["llm_threads"] = args.threads
+    settings = Settings(_env_file=None, **overrides)
+    assistant = Assistant(settings)
+    t = time.perf_counter()
+    result = assistant.ingest([str(NEWS / "articles")])
+    print(f"index {args.index}: {len(result.added)} added, {len(result.unchanged)} unchanged, "
+          f"{time.perf_counter() - t:.1f} s; llama.cpp threads {settings.llm_threads}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    questions = sample_questions(NEWS / "eval_dev.jsonl", args.n)[: args.first]
+    print(f"questions: {len(questions)} of eval_dev (seed {SEED}): "
+          f"{sum(1 for q in questions if not q.answerable)} unanswerable, "
+          f"{sum(1 for q in questions if q.history)} follow-ups")
+    assistant.ask(questions[0].question, backend="extractive")  # warm embedder, store, BM25
+    report: dict[str, Any] = {}
+    for backend in args.backends:
+        if backend == "local":
+            t = time.perf_counter()
+            assistant.warm("local")
+            print(f"\nwarm-up (load the model, evaluate the fixed instructions): "
+                  f"{time.perf_counter() - t:.1f} s")
+        rows = []
+        for i, q in enumerate(questions, 1):
+            rows.append(ask(assistant, q, backend))
+            r = rows[-1]
+            logging.getLogger("bench").warning(
+                "%s %d/%d %s %.1f s (first token %.1f s, prompt %s tokens, %s out, "
+                "verify %.1f s)", backend, i, len(questions), q.id, r["whole"],
+                r["first_token"], r.get("prompt_tokens"), r.get("output_tokens"),
+                r.get("verify", 0.0))
+            if args.out:  # kept as it goes: a long run stopped half-way still tells
+                args.out.write_text(json.dumps({**report, backend: rows}, indent=1))
+        report[backend] = rows
+        print(f"\n== {backend}: {len(rows)} questions, claim checking "
+              f"{'off' if args.no_verify else 'on'}")
+        for key in ("sources_visible", "first_token", "whole", *STAGES, "tokens_per_s",
+                    "prompt_tokens", "cached_tokens", "output_tokens"):
+            print(stat(rows, key))
+        print(f"  peak RSS so far  {peak_rss_mb():.0f} MB")
+        print("\n".join(quality(rows)))
+        if args.verbose:
+            for r in rows:
+                print(f"  {r['id']} {'OK ' if r['correct'] else '   '}{r['text'][:300]}")
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
     return 0
 
 

@@ -148,7 +148,8 @@ def measure_rows(rows: list[dict], use_judge: bool, index_dir: Path,
         model = assistant.local_model
         judge = CachedJudge(LocalJudge(model, probe=Probe.load(model.sha256)),
                             CACHE / "fit-judge")
-    verifier = Verifier(assistant.embedder, judge=judge, scorer=_blank_scorer())
+    verifier = Verifier(assistant.embedder, judge=judge, scorer=_blank_scorer(),
+                        skip_verbatim=False)  # the fit reads the judge on every claim
     out = []
     t0 = time.perf_counter()
     for i, row in enumerate(rows):

@@ -12,7 +12,10 @@ CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/rare-earth-assistant
 LLAMA_VERSION=0.3.36
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-step() { echo "==> $*"; }
+# each step says what it does and, when the next one starts, how long it took
+STARTED=$SECONDS; STEP_AT=$SECONDS; STEP=""
+done_step() { [ -n "$STEP" ] && echo "    done in $((SECONDS - STEP_AT)) s: $STEP"; STEP=""; }
+step() { done_step; STEP="$*"; STEP_AT=$SECONDS; echo "==> $*"; }
 
 [ -x "$VENV/bin/python" ] || { step "creating $VENV"; "$PY" -m venv "$VENV"; }
 PIP="$VENV/bin/python -m pip"
@@ -27,7 +30,9 @@ $VENV/bin/python -c "import torch" 2>/dev/null || { step "installing torch 2.13.
 #    ~1.15x faster (bench/verify.py, bench/tap.py). The wheel goes into a folder named after
 #    those flags (pip's wheel cache ignores CMAKE_ARGS and would hand back another build).
 cpu_has() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
-LLAMA_FLAGS="-DGGML_NATIVE=OFF"
+# LLAVA_BUILD=OFF: the multimodal library (mtmd) is never used here and is a large part of
+# the compile; llama_cpp imports it only for image chat handlers.
+LLAMA_FLAGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
 LLAMA_TAG=avx2
 if cpu_has avx512f && cpu_has avx512cd && cpu_has avx512vl && cpu_has avx512dq && cpu_has avx512bw; then
   LLAMA_FLAGS="$LLAMA_FLAGS -DGGML_AVX512=ON"; LLAMA_TAG=avx512
@@ -35,13 +40,14 @@ if cpu_has avx512f && cpu_has avx512cd && cpu_has avx512vl && cpu_has avx512dq &
   cpu_has avx512vbmi && { LLAMA_FLAGS="$LLAMA_FLAGS -DGGML_AVX512_VBMI=ON"; LLAMA_TAG="$LLAMA_TAG-vbmi"; }
   cpu_has avx512_bf16 && { LLAMA_FLAGS="$LLAMA_FLAGS -DGGML_AVX512_BF16=ON"; LLAMA_TAG="$LLAMA_TAG-bf16"; }
 fi
+LLAMA_TAG="$LLAMA_TAG-text"  # a build without mtmd gets a wheel folder of its own
 WHEELS="$CACHE/wheels/llama-$LLAMA_TAG"
 BUILT="$VENV/.llama-cpp-build"  # which build this venv has: a venv of another build is redone
 if ! $VENV/bin/python -c "import llama_cpp" 2>/dev/null \
    || [ "$(cat "$BUILT" 2>/dev/null)" != "$LLAMA_VERSION-$LLAMA_TAG" ]; then
   mkdir -p "$WHEELS"
   if ! ls "$WHEELS"/llama_cpp_python-$LLAMA_VERSION-*.whl >/dev/null 2>&1; then
-    step "building llama-cpp-python $LLAMA_VERSION for $LLAMA_TAG (5-10 min on 2 cores, once per machine)"
+    step "building llama-cpp-python $LLAMA_VERSION for $LLAMA_TAG (several minutes on 2 cores, once per machine)"
     CMAKE_ARGS="$LLAMA_FLAGS" $PIP wheel -q --no-cache-dir --no-deps \
       "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
   fi
@@ -71,9 +77,17 @@ fi
 
 # 4. the package and its pinned dependencies.
 if [ $DEV = 1 ]; then EXTRA=".[dev]"; else EXTRA="."; fi
-step "installing the assistant ($EXTRA)"
-# constraints.txt pins every transitive dependency to versions known to work together.
-$PIP install -q -c constraints.txt -e "$EXTRA"
+# constraints.txt pins every transitive dependency to versions known to work together; a
+# later run skips pip (~1 min of resolving) while they and the extra are what was installed.
+STAMP="$VENV/.assistant-installed"
+PINS=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+HAVE=$(cat "$STAMP" 2>/dev/null || true)
+if { [ "$HAVE" != "$EXTRA $PINS" ] && [ "$HAVE" != ".[dev] $PINS" ]; } \
+   || ! $VENV/bin/python -c "import assistant" 2>/dev/null; then
+  step "installing the assistant ($EXTRA)"
+  $PIP install -q -c constraints.txt -e "$EXTRA"
+  echo "$EXTRA $PINS" > "$STAMP"
+fi
 
 # 5. Chromium for the browser tests (Debian's build; playwright never downloads one).
 if [ $DEV = 1 ] && ! command -v chromium >/dev/null; then
@@ -81,4 +95,5 @@ if [ $DEV = 1 ] && ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-step "ready: $VENV"
+done_step
+echo "==> ready: $VENV (set-up took $((SECONDS - STARTED)) s)"

@@ -54,7 +54,10 @@ from assistant.answer.rank import (
     rank_sentences,
 )
 from assistant.answer.sources import (
+    MAX_PROMPT_SOURCES,
+    SOURCE_CHAR_BUDGET,
     number_sources,
+    preview_sources,
     quote_citations,
     repair_citations,
     source_block,
@@ -199,6 +202,11 @@ class AnswerChain:
         if ranged and not passages:
             yield from self.stream(question, history, filters, widen)
             return
+        if passages:  # shown at once, before the sentences are ranked and the model writes
+            preview = Answer(question=question, text="", sources=preview_sources(
+                passages, question, relevance, getattr(self.retriever, "clusters", None)))
+            noun = "source" if len(passages) == 1 else "sources"
+            yield StreamEvent("sources", f"Found {len(passages)} {noun}.", answer=preview)
         if not passages:
             answer.text = "The sources do not say: no article matches this question."
             answer.abstained = True
@@ -210,8 +218,10 @@ class AnswerChain:
         t = time.perf_counter()
         ranked = rank_sentences(question, passages, self.embedder, context=earlier,
                                 prefer_recent=frame.prefer_recent)
-        sources, shown = number_sources(passages, ranked, relevance,
-                                        clusters=getattr(self.retriever, "clusters", None))
+        sources, shown = number_sources(
+            passages, ranked, relevance, clusters=getattr(self.retriever, "clusters", None),
+            budget=int(getattr(self.settings, "prompt_chars", SOURCE_CHAR_BUDGET)),
+            max_sources=int(getattr(self.settings, "prompt_sources", MAX_PROMPT_SOURCES)))
         answer.sources = sources
         timings["select"] = time.perf_counter() - t
 

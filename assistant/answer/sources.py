@@ -25,7 +25,7 @@ import numpy as np
 from assistant.answer.prompts import source_line
 from assistant.answer.rank import ScoredSentence, encode_cached, words
 from assistant.models import DOUBTING_ROLES, Citation, Claim, Copy, Passage, Source
-from assistant.text import split_sentences
+from assistant.text import sentences, split_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ __all__ = [
     "SENTENCES_PER_SOURCE",
     "header",
     "number_sources",
+    "preview_sources",
     "source_block",
     "repair_citations",
     "quote_citations",
@@ -55,17 +56,44 @@ def header(p: Passage) -> str:
     return "; ".join(p for p in parts if p)
 
 
+def preview_sources(
+    passages: Sequence[Passage],
+    question: str,
+    relevance: Sequence[float] | None = None,
+    clusters: Any = None,
+) -> list[Source]:
+    """The sources as :func:`number_sources` will number them when ``relevance`` is given
+    (by relevance), each with its sentence sharing most words with the question as
+    ``best``: what the faces show the moment retrieval is done, before the sentences are
+    ranked with the embedding model and before the model writes."""
+    if relevance is not None and len(relevance) == len(passages):
+        order = sorted(range(len(passages)), key=lambda i: -relevance[i])
+    else:
+        order = list(range(len(passages)))
+    asked = {w for w in words(question) if len(w) > 2}
+    out = []
+    for n, pi in enumerate(order, start=1):
+        sents = sentences(passages[pi].chunk.text)
+        best = max(sents, key=lambda t: len(asked & set(words(t))), default="")
+        out.append(Source(n, passages[pi], _copies(clusters, passages[pi]), best.strip()))
+    return out
+
+
 def number_sources(
     passages: Sequence[Passage],
     ranked: Sequence[ScoredSentence],
     relevance: Sequence[float] | None = None,
     clusters: Any = None,
+    budget: int = SOURCE_CHAR_BUDGET,
+    max_sources: int = MAX_PROMPT_SOURCES,
 ) -> tuple[list[Source], dict[int, list[ScoredSentence]]]:
     """Number the passages (best evidence first: by cross-encoder ``relevance`` when
     there is one, else by their best sentence) and choose the sentences to show.
 
     Returns the sources and, for the first few, the sentences the prompt shows
-    (``{source number: [sentences in text order]}``) within the character budget.
+    (``{source number: [sentences in text order]}``): at most ``max_sources`` sources and
+    ``budget`` characters of sentences (the prompt's length, hence the time to the first
+    token: ``Settings.prompt_chars`` / ``prompt_sources``).
     Renumbers ``ranked`` in place: ``passage_index`` becomes the 1-based source number.
     ``clusters`` (``copies_of(article_id)``, the story clusters) fills ``Source.copies``.
     """
@@ -79,15 +107,17 @@ def number_sources(
     number = {pi: n for n, pi in enumerate(order, start=1)}
     for r in ranked:
         r.passage_index = number[r.passage_index]  # now the 1-based source number
+    best_text: dict[int, str] = {}
+    for r in sorted(ranked, key=lambda r: -r.score):
+        best_text.setdefault(r.passage_index, r.text)
     sources = [
-        Source(n, passages[pi], _copies(clusters, passages[pi]))
+        Source(n, passages[pi], _copies(clusters, passages[pi]), best_text.get(n, ""))
         for n, pi in enumerate(order, start=1)
     ]
     shown: dict[int, list[ScoredSentence]] = {}
-    budget = SOURCE_CHAR_BUDGET
     for r in ranked:
         n = r.passage_index
-        if n not in shown and len(shown) >= MAX_PROMPT_SOURCES:
+        if n not in shown and len(shown) >= max_sources:
             continue
         if len(shown.get(n, [])) >= SENTENCES_PER_SOURCE:
             continue

@@ -18,6 +18,7 @@ import importlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,7 @@ class LocalModel:
         self.last_prompt_tokens = 0  # figures of the last chat_stream call (for benches)
         self.last_cached_tokens = 0
         self.last_output_tokens = 0
+        self.last_prefill_seconds = 0.0  # prompt evaluation of the last chat_stream call
 
     # ---- prompt-prefix reuse across callers (answer writer, judge) -------------------------
     def save_state(self, key: str) -> None:
@@ -252,7 +254,9 @@ class LocalModel:
                         f"prompt of {len(tokens)} tokens does not fit the context"
                     )
                 self.last_prompt_tokens = len(tokens)
+                started = time.perf_counter()
                 self.last_cached_tokens = prefill(llama, tokens)
+                self.last_prefill_seconds = time.perf_counter() - started
                 out: list[int] = []
                 yield from greedy_pieces(llama, max_tokens, grammar, stop, out)
                 self.last_output_tokens = len(out)

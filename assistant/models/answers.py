@@ -94,11 +94,13 @@ class Copy:
 @dataclass(frozen=True)
 class Source:
     """A numbered source as shown to the reader; ``copies``: the same story elsewhere
-    ("also distributed by N outlets"), filled in by the retriever from the story clusters."""
+    ("also distributed by N outlets"), filled in by the retriever from the story clusters;
+    ``best``: its best sentence for the question, what the faces show before the answer."""
 
     number: int
     passage: Passage
     copies: tuple[Copy, ...] = ()
+    best: str = ""  # the passage's sentence closest to the question (shown while writing)
 
     @property
     def chunk(self) -> Chunk:
@@ -265,8 +267,9 @@ class Turn:
 class StreamEvent:
     """What ``Assistant.ask_stream`` yields: status lines, answer tokens, then the Answer.
 
-    kind: "status" (e.g. "Searching 2 articles..."), "token" (a piece of answer text),
-    "answer" (the final, verified Answer in ``answer``).
+    kind: "status" (e.g. "Searching 2 articles..."), "sources" (retrieval is done:
+    ``answer`` holds the numbered sources, before any text is written), "token" (a piece of
+    answer text), "answer" (the final, verified Answer in ``answer``).
     """
 
     kind: str

@@ -338,7 +338,9 @@ class SlackBot:
         def show(event: StreamEvent) -> None:
             if reply is None:
                 return
-            if event.kind == "status":
+            if event.kind == "sources" and event.answer is not None:
+                reply.sources(event.answer.sources)
+            elif event.kind == "status":
                 reply.status(event.text)
             elif event.kind == "token":
                 reply.append(event.text)

@@ -35,8 +35,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.chat_stream import ChatStream
 
+from assistant.models import Source
 from assistant.slack import threads as thread
-from assistant.slack.blocks import Block, escape
+from assistant.slack.blocks import Block, escape, trim
 from assistant.slack.threads import CONTINUED, PLACEHOLDER
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class Reply:
         self._last_status = float("-inf")
         self._status_ok = True
         self._status_shown = False
+        self.found = ""  # "Found 4 sources: ..." once retrieval is done (status lines follow it)
 
     # ---- before the answer ---------------------------------------------------------------
     def begin(self, stream: bool = True) -> None:
@@ -106,8 +108,11 @@ class Reply:
             self.placeholder = thread.post(self.client, self.channel, self.thread_ts, PLACEHOLDER)
 
     def status(self, text: str) -> None:
+        """Show ``text`` as the thread's status (after the sources' names once known)."""
         if not text:
             return
+        if self.found:
+            text = f"{self.found} {text}"
         if self._status_ok:
             try:
                 self.client.assistant_threads_setStatus(
@@ -121,6 +126,21 @@ class Reply:
         if self.placeholder and now - self._last_status >= STATUS_INTERVAL:
             self._last_status = now
             thread.show_status(self.client, self.channel, self.placeholder, text)
+
+    def sources(self, sources: Sequence[Source]) -> None:
+        """The status line names the sources as soon as they are found, before the model
+        writes: "Found 4 sources: Title (2026-08-19); ... Writing the answer..."."""
+        if not sources:
+            return
+        names = "; ".join(
+            f"{trim(s.chunk.title or s.chunk.article_id, 60)}"
+            + (f" ({s.chunk.published.isoformat()})" if s.chunk.published else "")
+            for s in sources[:3]
+        )
+        more = f" and {len(sources) - 3} more" if len(sources) > 3 else ""
+        noun = "source" if len(sources) == 1 else "sources"
+        self.found = f"Found {len(sources)} {noun}: {names}{more}."
+        self.status("Reading them...")
 
     # ---- the answer ------------------------------------------------------------------------
     def append(self, text: str) -> None:

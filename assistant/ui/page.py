@@ -175,7 +175,12 @@ class Page(LibraryHandlers):
                 if event.kind == "answer" and event.answer is not None:
                     answer = event.answer
                     break
-                if event.kind == "status":
+                if event.kind == "sources" and event.answer is not None:
+                    # shown at once, before the model writes
+                    panel = render_sources(conv.answered(), pending=(idx, event.answer))
+                    status = f"{event.text} Reading them…"
+                    last = 0.0
+                elif event.kind == "status":
                     status = event.text
                 elif event.kind == "token":
                     partial += event.text

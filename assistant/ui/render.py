@@ -251,7 +251,9 @@ def copies_html(copies: Sequence[Copy], limit: int = 3) -> str:
             f'{", ".join(names)}{more}</span>')
 
 
-def render_source_card(answer: Answer, src: Source, turn: int) -> str:
+def render_source_card(answer: Answer, src: Source, turn: int, pending: bool = False) -> str:
+    """One source card; ``pending`` (the answer is still being written): its best sentence
+    for the question is the one highlighted."""
     chunk = src.chunk
     url = safe_url(chunk.url)
     title = esc(chunk.title or chunk.article_id)
@@ -267,7 +269,10 @@ def render_source_card(answer: Answer, src: Source, turn: int) -> str:
         meta.append('<span class="role">doubts what it reports</span>')
     if src.copies:
         meta.append(copies_html(src.copies))
-    passage = _marked_passage(chunk.text, answer.quote_spans(src))
+    spans = answer.quote_spans(src)
+    if pending and src.best and (at := chunk.text.find(src.best)) >= 0:
+        spans = [(at, at + len(src.best))]
+    passage = _marked_passage(chunk.text, spans)
     link = (
         f'<div class="src-link"><a href="{esc(url)}" target="_blank" '
         f'rel="noopener noreferrer">{esc(short(url, 70))}</a></div>'
@@ -282,8 +287,29 @@ def render_source_card(answer: Answer, src: Source, turn: int) -> str:
     )
 
 
-def render_sources(answers: Sequence[tuple[int, Answer]]) -> str:
-    """The sources panel: for each answer (newest first), its numbered source cards."""
+def render_pending(answer: Answer, turn: int) -> str:
+    """The sources of an answer still being written: every card, its best sentence marked."""
+    cards = "".join(render_source_card(answer, s, turn, pending=True) for s in answer.sources)
+    noun = "source" if len(answer.sources) == 1 else "sources"
+    return (
+        '<div class="src-group pending"><div class="src-q">Found '
+        f"{len(answer.sources)} {noun} for “{esc(short(answer.question, 90))}” "
+        f"– the answer is being written</div>{cards}</div>"
+    )
+
+
+def render_sources(
+    answers: Sequence[tuple[int, Answer]], pending: tuple[int, Answer] | None = None
+) -> str:
+    """The sources panel: for each answer (newest first), its numbered source cards;
+    ``pending`` (turn, answer with sources and no text yet) goes first."""
+    if pending is not None:
+        head = render_pending(pending[1], pending[0])
+        earlier = render_sources(answers)
+        if not answers:
+            return f'<div class="sources"><div class="src-title">Sources</div>{head}</div>'
+        return earlier.replace('<div class="src-title">Sources</div>',
+                            f'<div class="src-title">Sources</div>{head}', 1)
     if not answers:
         return (
             '<div class="sources empty"><div class="src-title">Sources</div>Each answer\'s '

@@ -66,7 +66,7 @@ from assistant.verify.scorer import Prediction, Scorer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Verifier", "Measured", "quote_disagrees"]
+__all__ = ["Verifier", "Measured", "copies", "quote_disagrees"]
 
 _CITE = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 
@@ -123,11 +123,13 @@ class Verifier:
         judge: Any = None,
         scorer: Scorer | None = None,
         judge_sentences: int = 3,
+        skip_verbatim: bool = True,
     ) -> None:
         self.embedder = embedder
         self.judge = judge
         self.scorer = scorer if scorer is not None else Scorer.load()
         self.judge_sentences = judge_sentences
+        self.skip_verbatim = skip_verbatim
         # sentence scores come from an int8 copy when the embedder offers one (~2.5x faster)
         quantized = getattr(embedder, "quantized", None)
         self.sentence_scorer = SentenceScorer(quantized() if callable(quantized) else embedder)
@@ -151,7 +153,11 @@ class Verifier:
         if not sents:
             return Measured(feats, sents, None)
         judged = False
-        if self.judge is not None and use_judge:
+        # a claim that is one of the passages' sentences word for word needs no judge: its
+        # features say what it is (the doubt rules still apply); this is the extractive
+        # writer's every sentence, and the model's when it copies
+        if self.judge is not None and use_judge and not (self.skip_verbatim
+                                                          and copies(claim, sents[0].text)):
             scores = self._judge(claim, self._judge_evidence(sents, feats.contra))
             feats.values["judge"] = scores.get("probe", scores.get("true", 0.0))
             judged = True
@@ -301,6 +307,20 @@ class Verifier:
         if first.label == "contradicted":
             return first
         return second
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _plain(text: str) -> str:
+    text = text.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
+    return _SPACE.sub(" ", text).strip().rstrip(".").strip().lower()
+
+
+def copies(claim: str, sentence: str) -> bool:
+    """The claim is the sentence, word for word (spacing, curly quotes, case and the final
+    full stop aside): ``copies("The plant makes 3,000 t.", "The plant makes 3,000 t")``."""
+    return bool(claim.strip()) and _plain(claim) == _plain(sentence)
 
 
 def quote_disagrees(claim: str, quote: str) -> bool:

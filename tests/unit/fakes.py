@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -333,6 +334,11 @@ class FakeAssistant:
         if error is not None:
             raise error
         answer = self.answer(question)
+        if answer.sources:  # what the chain yields once retrieval is done
+            quotes = {c.number: c.quote for c in answer.citations}
+            preview = Answer(question=answer.question, text="", sources=[
+                replace(s, best=s.best or quotes.get(s.number, "")) for s in answer.sources])
+            yield StreamEvent("sources", f"Found {len(answer.sources)} source(s).", answer=preview)
         for token in self.tokens(answer):
             if self.delay:
                 time.sleep(self.delay)

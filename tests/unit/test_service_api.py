@@ -36,7 +36,7 @@ def test_with_backend_shares_collaborators(base: Assistant, monkeypatch) -> None
     built: list[object] = []
 
     class FakeEncoder:
-        def __init__(self) -> None:
+        def __init__(self, threads: int = 1) -> None:
             built.append(self)
 
     monkeypatch.setattr("assistant.rerank.CrossEncoder", FakeEncoder)

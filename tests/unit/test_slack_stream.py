@@ -168,6 +168,25 @@ def test_failures_replace_what_was_shown_and_the_status_is_cleared() -> None:
     assert quiet.methods() == ["assistant_threads_setStatus", "chat_postMessage"]
 
 
+def test_the_status_names_the_sources_before_the_answer_is_written() -> None:
+    client = Client()
+    r = reply(client, chars=1)
+    r.begin()
+    answer = canned_answer("q")
+    r.sources(answer.sources)
+    r.status("Checking 2 sentences...")
+    r.append("Lynas")
+    r.close()
+    statuses = [a["status"] for m, a in client.calls if m == "assistant_threads_setStatus"]
+    title = answer.sources[0].chunk.title
+    assert statuses[0].startswith(f"Found 1 source: {title[:40]}")
+    assert str(answer.sources[0].chunk.published) in statuses[0]
+    assert statuses[1].endswith("Checking 2 sentences...") and title[:40] in statuses[1]
+    assert statuses[-1] == ""  # cleared at the end
+    first_status = client.methods().index("assistant_threads_setStatus")
+    assert first_status < client.methods().index("chat_startStream")
+
+
 def test_feedback_values_and_the_blocks_under_streamed_text() -> None:
     block = kit.feedback_actions("k1")
     buttons = block["elements"][0]

@@ -84,6 +84,12 @@ def test_chat_streams_then_shows_the_checked_answer(page):
     assert 'class="cite"' in messages[1]["content"]
     assert 'id="src-1-1"' in panel
     assert conv.answers[1].question == "How big is it?"
+    # the sources were on the panel before the first answer token, best sentence marked
+    first_sources = next(i for i, u in enumerate(updates) if "the answer is being written" in u[1])
+    assert 'class="streaming"' not in updates[first_sources][0][-1]["content"]
+    assert "Found" in updates[first_sources][0][-1]["content"]  # and the status says so
+    assert "<mark>" in updates[first_sources][1] and 'id="src-1-1"' in updates[first_sources][1]
+    assert "Found " not in panel  # the final panel is the answer's own
 
 
 def test_follow_up_gets_the_conversation_and_filters(settings):

@@ -215,6 +215,28 @@ def test_verifier_number_mismatch_contradicts_without_judge() -> None:
     assert len(judge.calls) == 1  # the judge's reading is one feature among the others
 
 
+def test_a_sentence_copied_word_for_word_is_not_sent_to_the_judge() -> None:
+    from assistant.verify.verifier import copies
+
+    assert copies("The plant makes 3,000 t.", "The  plant makes 3,000 t")
+    assert copies("He said \u201cyes\u201d.", 'he said "yes"')
+    assert not copies("The plant makes 3,000 t.", "The plant makes 3,000 t a year.")
+    assert not copies("", "")
+    sentence = MALAYSIA.split(". ")[0]
+    judge = FakeJudge()
+    v = Verifier(FakeEmbedder(), scorer=RULES, judge=judge)
+    verdict = v.check(sentence + " [1]", [passage(MALAYSIA)], cited=[1])
+    assert verdict.label == "supported" and verdict.method == "features"
+    assert judge.calls == []
+    # a sentence that changes a figure still goes to the judge, and so does every claim
+    # when the shortcut is off (the scorer's fit reads the judge on all of them)
+    v.check(sentence.replace("16.1", "61"), [passage(MALAYSIA)], cited=[1])
+    assert len(judge.calls) == 1
+    strict = Verifier(FakeEmbedder(), scorer=RULES, judge=judge, skip_verbatim=False)
+    strict.check(sentence, [passage(MALAYSIA)], cited=[1])
+    assert len(judge.calls) == 2
+
+
 def test_wrong_citation_is_reported() -> None:
     v = Verifier(FakeEmbedder(), scorer=RULES, judge=FakeJudge())
     ps = [passage("Lynas reported quarterly revenue.", "a1"), passage(MALAYSIA, "a2")]
