@@ -110,7 +110,9 @@ class Assistant:
             return self._base.embedder
         from assistant.index.embed import Embedder
 
-        return Embedder(batch_size=self.settings.embed_batch_size)
+        s = self.settings
+        return Embedder(batch_size=s.embed_batch_size, backend=s.embed_backend,
+                        cache_dir=s.cache_dir)
 
     @cached_property
     def store(self) -> Store:

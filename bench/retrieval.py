@@ -18,8 +18,16 @@ retriever, k=10, near-duplicate merging and the per-article cap included - with 
 document per article the cap never binds). The fusion-variant rows re-fuse the same
 candidate lists with ``assistant.retrieve.fuse``.
 
-Usage: ``.venv/bin/python bench/retrieval.py [--quick] [--tune] [--variants] [--cache-dir DIR]``
-(``--cache-dir`` keeps document vectors between runs, outside the repo; off by default).
+Embedders: ``--backends torch,onnx-int8`` evaluates each ``Embedder`` backend in turn in this
+one process (its own vectors, Chroma store and queries) and ends with one comparison line
+per dataset: dense and hybrid nDCG@10 of each backend minus the first's, document vectors'
+mean / min cosine to the first backend's, and the seconds spent embedding the documents.
+``--sets scifact`` keeps only the datasets whose name contains one of the given words (and
+embeds only their corpora).
+
+Usage: ``.venv/bin/python bench/retrieval.py [--quick] [--tune] [--variants] [--cache-dir DIR]
+[--backends torch,onnx-int8] [--sets "beir scifact,dev"]`` (``--cache-dir`` keeps document
+vectors between runs, outside the repo; off by default).
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ import numpy as np  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
 from assistant.index.bm25 import Bm25Index  # noqa: E402
-from assistant.index.embed import Embedder  # noqa: E402
+from assistant.index.embed import BACKENDS, DEFAULT_BACKEND, Embedder  # noqa: E402
 from assistant.index.store import Store  # noqa: E402
 from assistant.models import Chunk, Filters  # noqa: E402
 from assistant.retrieve import DEFAULT_FUSION, Fusion, Retriever, fuse  # noqa: E402
@@ -185,7 +193,7 @@ class CachedQueries:
 
 
 def embed_docs(embedder: Embedder, texts: list[str], cache_dir: Path | None) -> np.ndarray:
-    key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\x1e".join([embedder.name, *texts]).encode()).hexdigest()[:16]
     path = cache_dir / f"docs-{key}.npy" if cache_dir else None
     if path and path.exists():
         return np.load(path)
@@ -224,59 +232,57 @@ VARIANTS: list[tuple[str, Fusion]] = [
 ]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="every 4th query only")
-    ap.add_argument("--cache-dir", type=Path, default=None, help="keep doc vectors here")
-    ap.add_argument("--variants", action="store_true", help="fusion variants on the test sets")
-    ap.add_argument("--tune", action="store_true", help="add the tuning set (with variants)")
-    args = ap.parse_args()
+Row = tuple[str, str, str, int, tuple[float, float, float]]
 
-    start = time.perf_counter()
-    corpora, sets = load_datasets(args.quick, args.tune)
-    embedder = Embedder()
+
+def evaluate_backend(
+    embedder: Embedder, corpora: dict[str, list[dict]], sets: list[tuple[str, str, Dataset]],
+    args: argparse.Namespace, tmp: Path,
+) -> tuple[list[Row], dict[str, np.ndarray], float]:
+    """Rows for every set and method with this embedder; its document vectors; embed seconds."""
     queries = CachedQueries(embedder)
-    print(f"fusion used by Retriever: {DEFAULT_FUSION}", file=sys.stderr)
-    rows: list[tuple[str, str, str, int, tuple[float, float, float]]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmpdir:
-        texts = sorted({doc_text(d) for docs in corpora.values() for d in docs})
+    rows: list[Row] = []
+    texts = sorted({doc_text(d) for docs in corpora.values() for d in docs})
+    t0 = time.perf_counter()
+    vectors = dict(zip(texts, embed_docs(embedder, texts, args.cache_dir), strict=True))
+    seconds = time.perf_counter() - t0
+    print(f"  [{embedder.active_backend}] {len(texts)} distinct documents embedded in "
+          f"{seconds:.0f} s", file=sys.stderr)
+    built = {}
+    for corpus_name, docs in corpora.items():
+        built[corpus_name] = build(corpus_name, docs, embedder, tmp, vectors)
+    for corpus_name, role, ds in sets:
+        store, lexical, settings = built[corpus_name]
+        retriever = Retriever(store, lexical, queries, settings)
+        runs: dict[str, dict[str, list[str]]] = {}
+        cands: dict[str, tuple[list, list]] = {}
         t0 = time.perf_counter()
-        vectors = dict(zip(texts, embed_docs(embedder, texts, args.cache_dir), strict=True))
-        print(f"  {len(texts)} distinct documents embedded in {time.perf_counter() - t0:.0f} s",
-              file=sys.stderr)
-        built = {}
-        for corpus_name, docs in corpora.items():
-            built[corpus_name] = build(corpus_name, docs, embedder, Path(tmpdir), vectors)
-        for corpus_name, role, ds in sets:
-            store, lexical, settings = built[corpus_name]
-            retriever = Retriever(store, lexical, queries, settings)
-            runs: dict[str, dict[str, list[str]]] = {}
-            cands: dict[str, tuple[list, list]] = {}
-            t0 = time.perf_counter()
-            for qid, text in ds.queries.items():
-                for mode in ("dense", "bm25", "hybrid"):
-                    passages = retriever.retrieve(text, k=K, filters=Filters(), mode=mode)
-                    runs.setdefault(mode, {})[qid] = [p.chunk.id for p in passages]
-                if args.variants or role == "tune":
-                    dense = [(c.id, s) for c, s in retriever._dense(text, CANDIDATES, Filters())]
-                    bm25 = [(c.id, s) for c, s in retriever._bm25(text, CANDIDATES, Filters())]
-                    cands[qid] = (dense, bm25)
-            calls = 5 if cands else 3
-            per_query = (time.perf_counter() - t0) / max(1, len(ds.queries)) / calls
+        for qid, text in ds.queries.items():
             for mode in ("dense", "bm25", "hybrid"):
-                rows.append((ds.name, role, mode, len(ds.queries), evaluate(runs[mode], ds)))
+                passages = retriever.retrieve(text, k=K, filters=Filters(), mode=mode)
+                runs.setdefault(mode, {})[qid] = [p.chunk.id for p in passages]
             if args.variants or role == "tune":
-                for label, fusion in VARIANTS:
-                    label += " *" if fusion == DEFAULT_FUSION else ""
-                    run = {q: [d for d, _ in fuse(dn, bm, fusion)][:K]
-                           for q, (dn, bm) in cands.items()}
-                    rows.append((ds.name, role, label, len(ds.queries), evaluate(run, ds)))
-            print(f"  {ds.name}: {len(ds.queries)} queries, ~{per_query * 1000:.0f} ms "
-                  f"per retrieval call", file=sys.stderr)
+                dense = [(c.id, s) for c, s in retriever._dense(text, CANDIDATES, Filters())]
+                bm25 = [(c.id, s) for c, s in retriever._bm25(text, CANDIDATES, Filters())]
+                cands[qid] = (dense, bm25)
+        calls = 5 if cands else 3
+        per_query = (time.perf_counter() - t0) / max(1, len(ds.queries)) / calls
+        for mode in ("dense", "bm25", "hybrid"):
+            rows.append((ds.name, role, mode, len(ds.queries), evaluate(runs[mode], ds)))
+        if args.variants or role == "tune":
+            for label, fusion in VARIANTS:
+                label += " *" if fusion == DEFAULT_FUSION else ""
+                run = {q: [d for d, _ in fuse(dn, bm, fusion)][:K]
+                       for q, (dn, bm) in cands.items()}
+                rows.append((ds.name, role, label, len(ds.queries), evaluate(run, ds)))
+        print(f"  {ds.name}: {len(ds.queries)} queries, ~{per_query * 1000:.0f} ms "
+              f"per retrieval call", file=sys.stderr)
+    return rows, vectors, seconds
 
-    print("\nhybrid = Retriever (fusion + near-duplicate merging + per-article cap); "
-          "variant rows = fusion only, * = the Retriever's fusion")
-    print(f"\n{'dataset':24} {'set':5} {'method':16} {'queries':>7} "
+
+def print_table(rows: list[Row], backend: str) -> None:
+    print(f"\n[embedder backend: {backend}]")
+    print(f"{'dataset':24} {'set':5} {'method':16} {'queries':>7} "
           f"{'nDCG@10':>8} {'R@10':>6} {'MRR@10':>7}")
     last = None
     for name, role, method, n, (nd, rc, mr) in rows:
@@ -291,6 +297,68 @@ def main() -> None:
         verdicts.append(f"{name}: hybrid {'beats' if ok else 'does NOT beat'} both "
                         f"({by['hybrid']:.4f} vs dense {by['dense']:.4f}, bm25 {by['bm25']:.4f})")
     print("\n" + "\n".join(verdicts))
+
+
+def print_comparison(results: dict[str, tuple[list[Row], dict[str, np.ndarray], float]]) -> None:
+    """One line per other backend and dataset: nDCG@10 differences from the first backend."""
+    (ref_name, (ref_rows, ref_vecs, ref_s)), *others = results.items()
+    ref = {(r[0], r[2]): r for r in ref_rows}
+    print(f"\ncompared with {ref_name} (same process; nDCG@10 difference, goal |diff| <= 0.005):")
+    for name, (rows, vecs, secs) in others:
+        keys = sorted(ref_vecs)
+        cos = np.sum(np.stack([vecs[k] for k in keys]) * np.stack([ref_vecs[k] for k in keys]), 1)
+        print(f"  {name}: document vectors' cosine to {ref_name}'s mean {cos.mean():.5f} "
+              f"min {cos.min():.5f}; documents embedded in {secs:.0f} s vs {ref_s:.0f} s "
+              f"({ref_s / secs:.2f}x)")
+        for ds_name in dict.fromkeys(r[0] for r in rows):
+            parts = []
+            for method in ("dense", "hybrid"):
+                mine, theirs = {(r[0], r[2]): r for r in rows}[(ds_name, method)], ref[
+                    (ds_name, method)]
+                parts.append(f"{method} {mine[4][0]:.4f} vs {theirs[4][0]:.4f} "
+                             f"({mine[4][0] - theirs[4][0]:+.4f})")
+            print(f"  {name}: {ds_name} (n={mine[3]}): " + ", ".join(parts))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="every 4th query only")
+    ap.add_argument("--cache-dir", type=Path, default=None, help="keep doc vectors here")
+    ap.add_argument("--variants", action="store_true", help="fusion variants on the test sets")
+    ap.add_argument("--tune", action="store_true", help="add the tuning set (with variants)")
+    ap.add_argument("--backends", default=DEFAULT_BACKEND,
+                    help=f"comma-separated embedder backends among {', '.join(BACKENDS)}")
+    ap.add_argument("--sets", default="", help="comma-separated words: keep matching datasets")
+    args = ap.parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not backends or any(b not in BACKENDS for b in backends):
+        ap.error(f"--backends takes names among {', '.join(BACKENDS)}")
+
+    start = time.perf_counter()
+    corpora, sets = load_datasets(args.quick, args.tune)
+    words = [w.strip() for w in args.sets.split(",") if w.strip()]
+    if words:
+        sets = [s for s in sets if any(w in s[2].name for w in words)]
+        corpora = {c: d for c, d in corpora.items() if any(s[0] == c for s in sets)}
+    print(f"fusion used by Retriever: {DEFAULT_FUSION}", file=sys.stderr)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmpdir:
+        for backend in backends:
+            embedder = Embedder(backend=backend)
+            if embedder.active_backend != backend:
+                print(f"backend {backend} unavailable (fell back to "
+                      f"{embedder.active_backend}); see the warning above", file=sys.stderr)
+                sys.exit(1)
+            results[backend] = evaluate_backend(
+                embedder, corpora, sets, args, Path(tmpdir) / backend
+            )
+
+    print("\nhybrid = Retriever (fusion + near-duplicate merging + per-article cap); "
+          "variant rows = fusion only, * = the Retriever's fusion")
+    for backend, (rows, _, _) in results.items():
+        print_table(rows, backend)
+    if len(results) > 1:
+        print_comparison(results)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 

@@ -1,1 +1,1 @@
-"""The index: embeddings, the Chroma store, BM25, the ingest manifest and the incremental indexer."""
+"""The index: embeddings, the Chroma store, BM25, the ingest manifest, the incremental indexer."""

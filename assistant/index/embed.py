@@ -5,9 +5,25 @@ it) and also offers ``encode(texts) -> np.ndarray`` (float32, L2-normalized) for
 indexer and verifier, and ``count_tokens`` (the model's own word-piece tokenizer) for the
 chunker. sentence-transformers is imported here and nowhere else.
 
-Compromises: texts are sorted by length before batching (less padding, much faster on CPU)
-and put back in input order; texts longer than ``max_tokens`` word pieces are truncated by
-the model, so the chunker keeps chunks below that. The model is loaded on the first call,
+Backends (``Settings.embed_backend``): ``onnx`` (the default) runs the packaged weights,
+exported once to ONNX (``assistant/index/onnx_embed.py``), with ONNX Runtime: the torch
+model's vectors to ~1e-7, so indexes built by either mix freely (bench/ingest.py, 2 cores:
+first ingest 1.25x the LangChain baseline on otherwise idle cores; bench/retrieval.py:
+documents embedded 1.9x faster than torch while another process used the cores).
+``torch`` runs sentence-transformers. ``onnx-int8`` runs that graph with int8 weight
+matrices: 2.1x the baseline on idle cores, but its vectors sit at cosine ~0.994 of the float
+ones and moved SciFact nDCG@10 by up to 0.019 (bench/retrieval.py --backends
+torch,onnx-int8), so it is opt-in and named ``all-MiniLM-L6-v2-int8``. That name enters the
+ingest fingerprint, but an article whose cleaned text is unchanged keeps its stored vectors:
+switch an existing index to or from ``onnx-int8`` by rebuilding it (a new ``index_dir``).
+When the export or ONNX Runtime fails, the embedder warns once and uses ``torch``; the
+backend in use is settled on first use, before ``name`` is read, so an ingest never records
+one model's name over another's vectors.
+
+Compromises: texts are sorted by length before batching (torch: less padding, much faster on
+CPU; ONNX: longest first over the worker threads) and put back in input order; texts longer
+than ``max_tokens`` word pieces are truncated by the model, so the chunker keeps chunks
+below that. The model is loaded on the first call,
 under a lock, so that several threads (the web page) share one instance.
 """
 
@@ -19,7 +35,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -29,6 +45,9 @@ from assistant.errors import ModelError
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+Backend = Literal["onnx", "torch", "onnx-int8"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+DEFAULT_BACKEND: Backend = "onnx"  # keep equal to Settings.embed_backend's default
 
 
 def default_model_path() -> Path:
@@ -44,14 +63,51 @@ class Embedder(Embeddings):
     """``Embedder().encode(["rare earth magnets"]).shape -> (1, 384)``."""
 
     def __init__(
-        self, model_path: Path | None = None, batch_size: int = 64, device: str = "cpu"
+        self, model_path: Path | None = None, batch_size: int = 64, device: str = "cpu",
+        backend: str = DEFAULT_BACKEND, cache_dir: Path | None = None,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"embedding backend {backend!r} is not one of {BACKENDS}")
         self.model_path = Path(model_path) if model_path else None
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # torch only: ONNX runs one text per call
         self.device = device
+        self.backend = backend  # the one asked for; ``active_backend`` is the one used
+        self.cache_dir = Path(cache_dir) if cache_dir else None
         self._model: Any = None
+        self._onnx: Any = None
+        self._active: str | None = None if backend != "torch" else "torch"
         self._quantized: QuantizedEmbedder | None = None
         self._lock = threading.Lock()
+
+    # ---- backend ----------------------------------------------------------------------------
+    @property
+    def active_backend(self) -> str:
+        """The backend in use: ``backend``, or ``torch`` after an ONNX failure (settled once)."""
+        if self._active is None:
+            with self._lock:
+                if self._active is None:
+                    self._active = self._start_onnx()
+        return self._active
+
+    def _start_onnx(self) -> str:
+        from assistant.index.onnx_embed import OnnxEncoder, Variant
+
+        variant: Variant = "int8" if self.backend == "onnx-int8" else "fp32"
+        try:
+            self._onnx = OnnxEncoder(
+                self.model_path or default_model_path(), self._cache_dir(), variant
+            )
+        except Exception as exc:  # noqa: BLE001 - any ONNX failure: the torch model works
+            _warn_fallback(f"{type(exc).__name__}: {exc}")
+            return "torch"
+        return self.backend
+
+    def _cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        from assistant.config import _default_cache_dir  # Settings.cache_dir's default
+
+        return _default_cache_dir()
 
     # ---- model ------------------------------------------------------------------------------
     @property
@@ -94,10 +150,14 @@ class Embedder(Embeddings):
 
     @property
     def name(self) -> str:
-        return MODEL_NAME if self.model_path is None else self.model_path.name
+        """The model's name; ``-int8`` for the int8 backend, whose vectors differ slightly."""
+        base = MODEL_NAME if self.model_path is None else self.model_path.name
+        return f"{base}-int8" if self.active_backend == "onnx-int8" else base
 
     @property
     def dimension(self) -> int:
+        if self.active_backend != "torch":
+            return int(self._onnx.dimension)
         dim = self.model.get_embedding_dimension()
         return int(dim) if dim else 384
 
@@ -113,6 +173,8 @@ class Embedder(Embeddings):
     # ---- tokens -----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
         """Word pieces of ``text`` without special tokens: ``count_tokens("rare earths") -> 3``."""
+        if self.active_backend != "torch":
+            return int(self._onnx.count_tokens(text))
         tok = self.model.tokenizer
         ids = tok(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         return len(ids)
@@ -127,6 +189,8 @@ class Embedder(Embeddings):
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
         try:
+            if self.active_backend != "torch":
+                return np.asarray(self._onnx.encode(texts), dtype=np.float32)
             vecs = self.model.encode(
                 list(texts),
                 batch_size=self.batch_size,
@@ -147,6 +211,16 @@ class Embedder(Embeddings):
         return self.encode([text])[0].tolist()
 
 
+_warned: set[str] = set()
+
+
+def _warn_fallback(reason: str) -> None:
+    """Warn once per process (per reason) that the ONNX path failed and torch is used."""
+    if reason not in _warned:
+        _warned.add(reason)
+        logger.warning("ONNX embedding unavailable (%s); using the torch model", reason)
+
+
 class QuantizedEmbedder(Embedder):
     """The base embedder's model with its linear layers quantized to int8 (dynamic).
 
@@ -155,7 +229,7 @@ class QuantizedEmbedder(Embedder):
     """
 
     def __init__(self, base: Embedder) -> None:
-        super().__init__(base.model_path, base.batch_size, base.device)
+        super().__init__(base.model_path, base.batch_size, base.device, backend="torch")
         self._base = base
 
     def _load(self) -> Any:
