@@ -42,8 +42,8 @@ __all__ = [
 ]
 
 #: Prompt budget for source sentences (characters; ~4 characters a token).
-SOURCE_CHAR_BUDGET = 1100
-MAX_PROMPT_SOURCES = 4
+SOURCE_CHAR_BUDGET = 450  # Settings.prompt_chars (the product reads the setting)
+MAX_PROMPT_SOURCES = 3  # Settings.prompt_sources
 SENTENCES_PER_SOURCE = 2
 
 
