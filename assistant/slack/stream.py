@@ -129,7 +129,7 @@ class Reply:
 
     def sources(self, sources: Sequence[Source]) -> None:
         """The status line names the sources as soon as they are found, before the model
-        writes: "Found 4 sources: Title (2026-08-19); ... Writing the answer..."."""
+        writes: "Found 4 sources: Title (2026-08-19); ... Reading them..."."""
         if not sources:
             return
         names = "; ".join(
