@@ -560,7 +560,7 @@ def test_real_assistant_streams_a_mention_end_to_end(fake: FakeSlack, tmp_path: 
     class Spy:  # the real Assistant, remembering what it answered
         def ask_stream(self, *args: Any, **kw: Any) -> Iterator[StreamEvent]:
             for event in assistant.ask_stream(*args, **kw):
-                if event.answer is not None:
+                if event.kind == "answer" and event.answer is not None:
                     answers.append(event.answer)
                 yield event
 
