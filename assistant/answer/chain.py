@@ -202,11 +202,6 @@ class AnswerChain:
         if ranged and not passages:
             yield from self.stream(question, history, filters, widen)
             return
-        if passages:  # shown at once, before the sentences are ranked and the model writes
-            preview = Answer(question=question, text="", sources=preview_sources(
-                passages, question, relevance, getattr(self.retriever, "clusters", None)))
-            noun = "source" if len(passages) == 1 else "sources"
-            yield StreamEvent("sources", f"Found {len(passages)} {noun}.", answer=preview)
         if not passages:
             answer.text = "The sources do not say: no article matches this question."
             answer.abstained = True
@@ -214,6 +209,11 @@ class AnswerChain:
             yield StreamEvent("token", answer.text)
             yield StreamEvent("answer", answer=answer)
             return
+        # shown at once, before the sentences are ranked and the model writes
+        preview = Answer(question=question, text="", sources=preview_sources(
+            passages, question, relevance, getattr(self.retriever, "clusters", None)))
+        noun = "source" if len(passages) == 1 else "sources"
+        yield StreamEvent("sources", f"Found {len(passages)} {noun}.", answer=preview)
 
         t = time.perf_counter()
         ranked = rank_sentences(question, passages, self.embedder, context=earlier,

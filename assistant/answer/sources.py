@@ -56,23 +56,27 @@ def header(p: Passage) -> str:
     return "; ".join(p for p in parts if p)
 
 
+def _order(passages: Sequence[Passage], relevance: Sequence[float] | None,
+           fallback: Sequence[float]) -> list[int]:
+    """Passage indices best first: by cross-encoder ``relevance`` when there is one for
+    each passage, else by ``fallback`` (one score per passage)."""
+    scores = relevance if relevance is not None and len(relevance) == len(passages) else fallback
+    return sorted(range(len(passages)), key=lambda i: -scores[i])
+
+
 def preview_sources(
     passages: Sequence[Passage],
     question: str,
     relevance: Sequence[float] | None = None,
     clusters: Any = None,
 ) -> list[Source]:
-    """The sources as :func:`number_sources` will number them when ``relevance`` is given
-    (by relevance), each with its sentence sharing most words with the question as
-    ``best``: what the faces show the moment retrieval is done, before the sentences are
-    ranked with the embedding model and before the model writes."""
-    if relevance is not None and len(relevance) == len(passages):
-        order = sorted(range(len(passages)), key=lambda i: -relevance[i])
-    else:
-        order = list(range(len(passages)))
+    """The sources numbered as :func:`number_sources` numbers them when ``relevance`` is
+    given, each with its sentence sharing most words with the question as ``best``: what the
+    faces show the moment retrieval is done, before the sentences are ranked with the
+    embedding model and before the model writes."""
     asked = {w for w in words(question) if len(w) > 2}
     out = []
-    for n, pi in enumerate(order, start=1):
+    for n, pi in enumerate(_order(passages, relevance, [0.0] * len(passages)), start=1):
         sents = sentences(passages[pi].chunk.text)
         best = max(sents, key=lambda t: len(asked & set(words(t))), default="")
         out.append(Source(n, passages[pi], _copies(clusters, passages[pi]), best.strip()))
@@ -100,18 +104,12 @@ def number_sources(
     best: dict[int, float] = {}
     for r in ranked:
         best.setdefault(r.passage_index, r.score)
-    if relevance is not None and len(relevance) == len(passages):
-        order = sorted(range(len(passages)), key=lambda i: -relevance[i])
-    else:
-        order = sorted(range(len(passages)), key=lambda i: -best.get(i, -1.0))
+    order = _order(passages, relevance, [best.get(i, -1.0) for i in range(len(passages))])
     number = {pi: n for n, pi in enumerate(order, start=1)}
     for r in ranked:
         r.passage_index = number[r.passage_index]  # now the 1-based source number
-    best_text: dict[int, str] = {}
-    for r in sorted(ranked, key=lambda r: -r.score):
-        best_text.setdefault(r.passage_index, r.text)
     sources = [
-        Source(n, passages[pi], _copies(clusters, passages[pi]), best_text.get(n, ""))
+        Source(n, passages[pi], _copies(clusters, passages[pi]))
         for n, pi in enumerate(order, start=1)
     ]
     shown: dict[int, list[ScoredSentence]] = {}
