@@ -270,14 +270,21 @@ def _wait(what: str, ok, proc: subprocess.Popen, log: Path, timeout: float = 240
         time.sleep(0.1)
 
 
-def _stop(proc: subprocess.Popen, sig: int) -> None:
+def _stop(proc: subprocess.Popen, sig: int, grace: float = 90) -> None:
+    """Send ``sig`` and wait. A watcher that outlives ``grace`` (a poll in flight may finish
+    first; a loaded CI machine is slow) gets SIGABRT: run with ``-X faulthandler``, it dumps
+    every thread's stack into its log, which the failing assertion then shows."""
     if proc.poll() is None:
         os.kill(proc.pid, sig)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=30)
+        os.kill(proc.pid, signal.SIGABRT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def test_a_killed_watcher_resumes_without_duplicates(site, tmp_path, embedder) -> None:
@@ -290,8 +297,8 @@ def test_a_killed_watcher_resumes_without_duplicates(site, tmp_path, embedder) -
     site.routes["/pages/b2.html"] = Route(page(20), "text/html")
     index = tmp_path / "index"
     a_url, b_url = f"{site.base}/a.xml", f"{site.base}/b.xml"
-    cmd = [sys.executable, "-m", "assistant.cli", "--index", str(index), "watch", a_url, b_url,
-           "--every", "1s"]
+    cmd = [sys.executable, "-X", "faulthandler", "-m", "assistant.cli", "--index", str(index),
+           "watch", a_url, b_url, "--every", "1s"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "ANONYMIZED_TELEMETRY": "False",
            "HF_HUB_OFFLINE": "1", "ASSISTANT_ALLOW_PRIVATE_URLS": "true",
            "ASSISTANT_FETCH_DEADLINE": "120"}
