@@ -347,6 +347,7 @@ class Assistant:
             backend=backend,
             gate=self.gate,
             reranker=self.cross_encoder if self.settings.rerank else None,
+            model_loading=(lambda: not self.local_model.loaded) if backend == "local" else None,
         )
         yield from chain.stream(question, history, filters)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.output_parsers import StrOutputParser
@@ -84,6 +84,8 @@ NO_FILTERS = Filters()
 RERANK_POOL = 10
 #: Notice of an answer none of whose sentences the sources back or address (not shown).
 WITHHELD = "A draft answer was withheld: none of its sentences is backed by the sources."
+#: the status line when the answer writer is still loading (right after start-up)
+LOADING_STATUS = "Loading the local model (once after start-up), then writing the answer..."
 #: Sentences the grammar allows in a generated answer (short answers: generation is slow on CPU).
 MAX_SENTENCES = 2
 _FOLLOW_UP = re.compile(
@@ -138,8 +140,11 @@ class AnswerChain:
         notice: str = "",
         gate: Any = None,
         reranker: Any = None,
+        model_loading: Callable[[], bool] | None = None,
     ) -> None:
         self.retriever = retriever
+        #: True while the answer writer is still being loaded (the status line then says so)
+        self.model_loading = model_loading
         self.gate = gate
         self.reranker = reranker
         self.chat_model = chat_model
@@ -310,7 +315,8 @@ class AnswerChain:
         if frame is not None and frame.prefer_recent:
             context += LATEST_NOTE
         inputs = {"sources": source_block(sources, shown), "context": context, "question": question}
-        yield StreamEvent("status", "Writing the answer...")
+        loading = self.model_loading is not None and self.model_loading()
+        yield StreamEvent("status", LOADING_STATUS if loading else "Writing the answer...")
         flt = StreamFilter(len(sources))
         t = time.perf_counter()
         t_start = answer.timings.get("retrieve", 0.0) + answer.timings.get("select", 0.0)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
-from assistant.answer.chain import AnswerChain, condense, does_not_say
+from assistant.answer.chain import LOADING_STATUS, AnswerChain, condense, does_not_say
 from assistant.answer.gate import (
     ANSWER_SENTENCES,
     NO_SENTENCE,
@@ -398,3 +398,15 @@ def test_a_failing_reranker_leaves_retrieval_order(embedder, chain_settings) -> 
     _, answer = run(chain, Q3000)
     assert not answer.abstained and "3,000" in answer.text
     assert chain.reranker is None  # not tried again for every question
+
+
+@pytest.mark.parametrize("loading", [True, False])
+def test_the_status_says_when_the_model_is_still_loading(embedder, chain_settings,
+                                                         loading) -> None:
+    model = fake("Lynas and JS Link target 3,000 tonnes a year [1].")
+    chain = make_chain(embedder, chain_settings, model)
+    chain.model_loading = lambda: loading
+    events, _ = run(chain, Q3000)
+    statuses = [e.text for e in events if e.kind == "status"]
+    assert (LOADING_STATUS in statuses) is loading
+    assert ("Writing the answer..." in statuses) is not loading
