@@ -19,6 +19,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["local", "openai", "extractive"]
+EmbedBackend = Literal["onnx", "torch", "onnx-int8"]  # assistant/index/embed.py
 
 
 def reveal(secret: SecretStr | str | None) -> str | None:
@@ -49,7 +50,7 @@ class Settings(BaseSettings):
     embed_batch_size: int = 64
     # onnx: torch's vectors (to ~1e-7) through ONNX Runtime, ingest 1.25x torch's speed on 2 idle
     # cores; torch: sentence-transformers; onnx-int8: ~2.1x, vectors at cosine ~0.99 (embed.py)
-    embed_backend: Literal["onnx", "torch", "onnx-int8"] = "onnx"
+    embed_backend: EmbedBackend = "onnx"
     chunk_max_tokens: int = 200  # word pieces; all-MiniLM-L6-v2 reads at most 256
     max_file_bytes: int = 20 * 1024 * 1024  # larger files are refused with a clear error
     fetch_timeout: float = 15.0  # seconds, for URLs and feeds

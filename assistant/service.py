@@ -267,10 +267,11 @@ class Assistant:
         infos: list[ArticleInfo] = self.indexer.articles()
         return infos
 
-    def model_loading(self) -> bool:
-        """True while the default backend is ``local`` and its model is not in memory yet (the
-        next answer waits for it: about a minute on a small machine). Never loads anything."""
-        if self.settings.backend != "local":
+    def model_loading(self, backend: str | None = None) -> bool:
+        """True while ``backend`` (default ``settings.backend``) is ``local`` and its model is
+        not in memory yet (the next answer waits for it: about a minute on a small machine).
+        Never loads anything."""
+        if (backend or self.settings.backend) != "local":
             return False
         return not self.local_model.loaded
 
@@ -347,7 +348,7 @@ class Assistant:
             backend=backend,
             gate=self.gate,
             reranker=self.cross_encoder if self.settings.rerank else None,
-            model_loading=(lambda: not self.local_model.loaded) if backend == "local" else None,
+            model_loading=lambda: self.model_loading(backend),
         )
         yield from chain.stream(question, history, filters)
 

@@ -106,13 +106,13 @@ fi
 # 6. llama-cpp-python: wait for the background build, then install its wheel.
 if [ -n "$LLAMA_PID" ]; then
   step "waiting for the llama-cpp-python build"
-  if ! wait "$LLAMA_PID"; then
-    LLAMA_PID=""
+  BUILD_RC=0; wait "$LLAMA_PID" || BUILD_RC=$?
+  LLAMA_PID=""  # finished: nothing left for the EXIT trap to stop
+  if [ $BUILD_RC != 0 ]; then
     tail -n 30 "$LLAMA_LOG" >&2
     echo "error: building llama-cpp-python failed (full log: $LLAMA_LOG)" >&2
     exit 1
   fi
-  LLAMA_PID=""
   echo "    the build took $((SECONDS - BUILD_AT)) s"
 fi
 if [ $NEED_LLAMA = 1 ]; then

@@ -54,8 +54,6 @@ from assistant.answer.rank import (
     rank_sentences,
 )
 from assistant.answer.sources import (
-    MAX_PROMPT_SOURCES,
-    SOURCE_CHAR_BUDGET,
     number_sources,
     preview_sources,
     quote_citations,
@@ -214,9 +212,10 @@ class AnswerChain:
             yield StreamEvent("token", answer.text)
             yield StreamEvent("answer", answer=answer)
             return
+        clusters = getattr(self.retriever, "clusters", None)
         # shown at once, before the sentences are ranked and the model writes
-        preview = Answer(question=question, text="", sources=preview_sources(
-            passages, question, relevance, getattr(self.retriever, "clusters", None)))
+        preview = Answer(question=question, text="",
+                         sources=preview_sources(passages, question, relevance, clusters))
         noun = "source" if len(passages) == 1 else "sources"
         yield StreamEvent("sources", f"Found {len(passages)} {noun}.", answer=preview)
 
@@ -224,9 +223,8 @@ class AnswerChain:
         ranked = rank_sentences(question, passages, self.embedder, context=earlier,
                                 prefer_recent=frame.prefer_recent)
         sources, shown = number_sources(
-            passages, ranked, relevance, clusters=getattr(self.retriever, "clusters", None),
-            budget=int(getattr(self.settings, "prompt_chars", SOURCE_CHAR_BUDGET)),
-            max_sources=int(getattr(self.settings, "prompt_sources", MAX_PROMPT_SOURCES)))
+            passages, ranked, relevance, clusters=clusters,
+            budget=self.settings.prompt_chars, max_sources=self.settings.prompt_sources)
         answer.sources = sources
         timings["select"] = time.perf_counter() - t
 

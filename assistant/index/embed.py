@@ -35,19 +35,19 @@ import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from assistant.config import EmbedBackend, Settings, _default_cache_dir
 from assistant.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
-Backend = Literal["onnx", "torch", "onnx-int8"]
-BACKENDS: tuple[str, ...] = get_args(Backend)
-DEFAULT_BACKEND: Backend = "onnx"  # keep equal to Settings.embed_backend's default
+BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
+DEFAULT_BACKEND: EmbedBackend = Settings.model_fields["embed_backend"].default
 
 
 def default_model_path() -> Path:
@@ -103,11 +103,7 @@ class Embedder(Embeddings):
         return self.backend
 
     def _cache_dir(self) -> Path:
-        if self.cache_dir is not None:
-            return self.cache_dir
-        from assistant.config import _default_cache_dir  # Settings.cache_dir's default
-
-        return _default_cache_dir()
+        return self.cache_dir if self.cache_dir is not None else _default_cache_dir()
 
     # ---- model ------------------------------------------------------------------------------
     @property

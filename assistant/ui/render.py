@@ -303,20 +303,13 @@ def render_sources(
 ) -> str:
     """The sources panel: for each answer (newest first), its numbered source cards;
     ``pending`` (turn, answer with sources and no text yet) goes first."""
-    if pending is not None:
-        head = render_pending(pending[1], pending[0])
-        earlier = render_sources(answers)
-        if not answers:
-            return f'<div class="sources"><div class="src-title">Sources</div>{head}</div>'
-        return earlier.replace('<div class="src-title">Sources</div>',
-                            f'<div class="src-title">Sources</div>{head}', 1)
-    if not answers:
+    if not answers and pending is None:
         return (
             '<div class="sources empty"><div class="src-title">Sources</div>Each answer\'s '
             "numbered passages appear here, with title, outlet, date, link and the quoted "
             "words highlighted.</div>"
         )
-    groups = []
+    groups = [render_pending(pending[1], pending[0])] if pending is not None else []
     for turn, answer in sorted(answers, key=lambda ta: -ta[0]):
         used = answer.referenced()
         cards = "".join(

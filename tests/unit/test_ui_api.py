@@ -59,6 +59,15 @@ def test_sources_panel_escapes_and_marks_quotes():
     assert "REEx" in out and "2025-11-20" in out
 
 
+def test_a_pending_answer_goes_above_the_earlier_ones_in_one_panel():
+    earlier, pending = make_answer("first question"), make_answer("second question")
+    out = render.render_sources([(3, earlier)], pending=(4, pending))
+    assert out.count('class="src-title"') == 1 and out.count('class="sources"') == 1
+    assert out.index("the answer is being written") < out.index("Sources for “first question”")
+    assert 'id="src-4-1"' in out and 'id="src-3-1"' in out
+    alone = render.render_sources([], pending=(1, pending))
+    assert "being written" in alone and "sources empty" not in alone
+
 def test_unknown_marker_is_not_a_link():
     answer = make_answer("q")
     out = render.link_markers("See [1, 9].", answer, 0)
