@@ -313,11 +313,14 @@ class StoryClusters:
                 x = parent[x]
             return x
 
+        # The seed's permutations, drawn once: MinHash() draws them anew on every call (~1 ms).
+        perms = MinHash(num_perm=NUM_PERM, seed=SEED).permutations
+
         def signature(blob: bytes | None, hashes: np.ndarray) -> tuple[MinHash, bool]:
             if blob is not None:
-                return MinHash(num_perm=NUM_PERM, seed=SEED,
+                return MinHash(num_perm=NUM_PERM, seed=SEED, permutations=perms,
                                hashvalues=np.frombuffer(blob, dtype=np.uint64)), False
-            m = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=int)
+            m = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=int, permutations=perms)
             m.update_batch(hashes.tolist())
             return m, True
 
