@@ -68,6 +68,7 @@ def test_a_pending_answer_goes_above_the_earlier_ones_in_one_panel():
     alone = render.render_sources([], pending=(1, pending))
     assert "being written" in alone and "sources empty" not in alone
 
+
 def test_unknown_marker_is_not_a_link():
     answer = make_answer("q")
     out = render.link_markers("See [1, 9].", answer, 0)
